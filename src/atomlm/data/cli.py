@@ -1,0 +1,5 @@
+"""`atomlm data` verbs (work in progress)."""
+
+
+def register(subparsers):
+    pass

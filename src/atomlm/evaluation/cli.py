@@ -1,0 +1,5 @@
+"""`atomlm evaluation` verbs (work in progress)."""
+
+
+def register(subparsers):
+    pass

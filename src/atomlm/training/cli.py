@@ -1,0 +1,5 @@
+"""`atomlm training` verbs (work in progress)."""
+
+
+def register(subparsers):
+    pass
