@@ -1,0 +1,222 @@
+"""Training configuration: one frozen dataclass per concern, loaded from a preset or a JSON file.
+
+A config file is a JSON object with up to four sections, each optional (missing keys keep
+their defaults):
+
+    {"model": {...ModelSettings}, "data": {...DataSettings},
+     "optim": {...OptimSettings}, "run": {...RunSettings}}
+
+Presets live beside this module in `presets/<name>.json`. The resolved config (every field,
+after overrides) is what a run saves as `config.json` and what `--resume` compares against.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+class ConfigError(ValueError):
+    """A training config that cannot be used; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Architecture. The ablation flags are explicit; any other `AtomConfig` field goes in
+    `overrides` (e.g. {"num_hidden_layers": 2, "hidden_size": 64} for a tiny test model)."""
+
+    use_place_ids: bool = True
+    use_role_ids: bool = True
+    use_xsa: bool = True
+    overrides: dict = field(default_factory=dict)
+
+    def atom_config_kwargs(self) -> dict:
+        """Keyword arguments for `AtomConfig(**kwargs)`."""
+        return {
+            **self.overrides,
+            "use_place_ids": self.use_place_ids,
+            "use_role_ids": self.use_role_ids,
+            "use_xsa": self.use_xsa,
+        }
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """Which tokens the model sees, in which order.
+
+    `shard_cache_dir` None means `$ATOMLM_SHARD_CACHE` or `./.cache/atomlm/shards`; the shards of
+    one curriculum+tokenizer+seq_len live in a sub-directory keyed by their hash.
+    """
+
+    curriculum: str = "offline"
+    tokenizer_dir: str | None = None
+    seq_len: int = 512
+    shard_cache_dir: str | None = None
+    build_workers: int = 1
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class OptimSettings:
+    """Optimiser, schedule and batch geometry.
+
+    `global_batch_size` sequences make one optimiser step whatever the world size: each process
+    runs `global_batch_size / (micro_batch_size * world_size)` micro-steps (gradient
+    accumulation), which must be a whole number.
+    """
+
+    max_steps: int = 1000
+    global_batch_size: int = 32
+    micro_batch_size: int = 16
+    lr: float = 3e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 50
+    schedule: str = "cosine"  # "cosine" | "wsd" (warmup-stable-decay) | "constant"
+    decay_fraction: float = 0.2  # wsd: the last fraction of steps that decays linearly
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-8
+    grad_clip: float = 1.0
+    fused: bool = True  # fused AdamW where the build supports it
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How the run executes and what it records."""
+
+    seed: int = 1337
+    device: str = "auto"  # "auto" | "cpu" | "cuda"
+    precision: str = "bf16"  # "bf16" (autocast) | "fp32"
+    compile: bool = False
+    threads: int = 0  # torch intra-op threads; 0 keeps torch's default
+    log_every: int = 1
+    checkpoint_every_steps: int = 100
+    checkpoint_every_minutes: float = 0.0  # 0 disables time-based checkpoints
+    keep_checkpoints: int = 2
+    eval_every_steps: int = 100
+    val_batches: int = 4
+    arithmark_rows: int = 200
+    arithmark_batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs, one section per concern."""
+
+    model: ModelSettings = field(default_factory=ModelSettings)
+    data: DataSettings = field(default_factory=DataSettings)
+    optim: OptimSettings = field(default_factory=OptimSettings)
+    run: RunSettings = field(default_factory=RunSettings)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-serialisable dict (the resolved config saved in a run directory)."""
+        return dataclasses.asdict(self)
+
+    def tokens_per_step(self) -> int:
+        return self.optim.global_batch_size * self.data.seq_len
+
+    def accumulation_steps(self, world_size: int) -> int:
+        """Micro-steps per optimiser step on each process; raises if the batch does not divide."""
+        per_step = self.optim.micro_batch_size * world_size
+        if self.optim.global_batch_size % per_step != 0:
+            raise ConfigError(
+                f"optim.global_batch_size ({self.optim.global_batch_size}) must be a multiple of "
+                f"optim.micro_batch_size ({self.optim.micro_batch_size}) x world size ({world_size})"
+            )
+        return self.optim.global_batch_size // per_step
+
+
+_SECTIONS = {"model": ModelSettings, "data": DataSettings, "optim": OptimSettings, "run": RunSettings}
+
+
+def config_from_dict(raw: dict, source: str = "<dict>") -> TrainConfig:
+    """Build a validated `TrainConfig` from a dict shaped like a config file."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a JSON object with sections {sorted(_SECTIONS)}")
+    unknown = set(raw) - set(_SECTIONS)
+    if unknown:
+        raise ConfigError(f"{source}: unknown section(s) {sorted(unknown)}; expected {sorted(_SECTIONS)}")
+    sections = {}
+    for name, cls in _SECTIONS.items():
+        values = raw.get(name, {})
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: section '{name}' must be an object, got {type(values).__name__}")
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        bad = set(values) - set(known)
+        if bad:
+            raise ConfigError(f"{source}: section '{name}' has unknown field(s) {sorted(bad)}; known: {sorted(known)}")
+        sections[name] = cls(**values)
+    config = TrainConfig(**sections)
+    validate(config, source)
+    return config
+
+
+def validate(config: TrainConfig, source: str = "<config>") -> None:
+    """Reject values that would fail later in a less readable way."""
+    o, r, d = config.optim, config.run, config.data
+    checks = [
+        (o.max_steps > 0, "optim.max_steps must be positive"),
+        (o.micro_batch_size > 0, "optim.micro_batch_size must be positive"),
+        (o.global_batch_size % o.micro_batch_size == 0, "optim.global_batch_size must be a multiple of optim.micro_batch_size"),
+        (o.schedule in ("cosine", "wsd", "constant"), f"optim.schedule must be cosine|wsd|constant, got {o.schedule!r}"),
+        (0.0 <= o.min_lr_ratio <= 1.0, "optim.min_lr_ratio must be in [0, 1]"),
+        (0.0 < o.decay_fraction <= 1.0, "optim.decay_fraction must be in (0, 1]"),
+        (o.warmup_steps >= 0, "optim.warmup_steps must be >= 0"),
+        (r.precision in ("bf16", "fp32"), f"run.precision must be bf16|fp32, got {r.precision!r}"),
+        (r.device in ("auto", "cpu", "cuda"), f"run.device must be auto|cpu|cuda, got {r.device!r}"),
+        (d.seq_len > 1, "data.seq_len must be > 1"),
+        (r.log_every > 0, "run.log_every must be positive"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(f"{source}: {message}")
+
+
+def load_config(preset_or_path: str) -> TrainConfig:
+    """Load a preset by name (`smoke`, `cpu`, `atom2.7m`) or a JSON config file by path."""
+    path = Path(preset_or_path)
+    if not path.suffix == ".json" or not path.exists():
+        candidate = PRESET_DIR / f"{preset_or_path}.json"
+        if candidate.exists():
+            path = candidate
+        elif not path.exists():
+            raise ConfigError(
+                f"no preset or config file named {preset_or_path!r}; presets: {', '.join(list_presets())}"
+            )
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path}: line {error.lineno}: invalid JSON ({error.msg})") from None
+    return config_from_dict(raw, source=str(path))
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.json"))
+
+
+def apply_overrides(config: TrainConfig, assignments: list[str]) -> TrainConfig:
+    """Apply `section.field=value` assignments (value parsed as JSON, else taken as a string).
+
+    `model.overrides.<name>=value` sets one AtomConfig field.
+    """
+    raw = config.to_dict()
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        parts = key.strip().split(".")
+        if not sep or len(parts) < 2 or parts[0] not in raw:
+            raise ConfigError(f"--set {assignment!r}: expected section.field=value with section in {sorted(raw)}")
+        try:
+            value: Any = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        target = raw[parts[0]]
+        for part in parts[1:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = value
+    return config_from_dict(raw, source="--set")
