@@ -1,0 +1,25 @@
+"""The fusion tokenizer: training, the shipped default, and loading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DEFAULT_TOKENIZER_DIR = Path(__file__).resolve().parent.parent / "assets" / "tokenizer"
+
+
+def default_tokenizer_dir() -> Path:
+    """Directory of the tokenizer shipped with atomlm (trained by `atomlm tokenizer train`)."""
+    return DEFAULT_TOKENIZER_DIR
+
+
+def load_tokenizer(path: str | Path | None = None):
+    """Load an `AtomTokenizer` from a tokenizer or model directory (default: the shipped one)."""
+    from atomlm.modeling.tokenization_atom import AtomTokenizer
+
+    directory = Path(path) if path is not None else DEFAULT_TOKENIZER_DIR
+    tokenizer_file = directory / "tokenizer.json"
+    if not tokenizer_file.is_file():
+        raise FileNotFoundError(
+            f"no tokenizer.json in {directory}: train one with `atomlm tokenizer train --out {directory}`"
+        )
+    return AtomTokenizer.from_pretrained(str(directory))

@@ -1,0 +1,5 @@
+"""`atomlm demo` (in progress)."""
+
+
+def register(subparsers):
+    pass

@@ -1,0 +1,5 @@
+"""`atomlm export` (in progress)."""
+
+
+def register(subparsers):
+    pass

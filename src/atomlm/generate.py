@@ -1,0 +1,5 @@
+"""`atomlm generate` (in progress)."""
+
+
+def register(subparsers):
+    pass

@@ -1,0 +1,145 @@
+"""Train the fusion tokenizer: byte-level BPE with atomic digits, operators and whitespace.
+
+The whole pipeline is `tokenizers` components (Rust): a regex `Split` pre-tokenizer isolates
+each ASCII digit, each of `+ - * / = ( )`, each whitespace run, letter runs and other-symbol
+runs; `ByteLevel` maps bytes to the 256-symbol alphabet; BPE merges only inside those pieces, so
+digits and operators can never merge. The least-significant-first digit order is applied by
+`AtomTokenizer` (tokenization_atom.py) around this pipeline; training is order-independent
+because digits are single-byte atoms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+
+SPECIAL_TOKENS = ["<|bos|>", "<|eos|>", "<|pad|>", "<|unk|>", "<|endoftext|>"]
+BOS, EOS, PAD, UNK, END_OF_TEXT = SPECIAL_TOKENS
+ARITHMETIC_SYMBOLS = "+-*/=()"
+MODEL_MAX_LENGTH = 548
+
+# Order matters: the first alternative that matches at a position wins.
+PRE_TOKENIZER_PATTERN = (
+    r"[0-9]"                              # every ASCII digit alone
+    r"|[+\-*/=()]"                        # every arithmetic symbol alone
+    r"|\s+"                               # whitespace runs, never glued to text
+    r"|[\p{L}\p{M}]+"                     # letter runs (with combining marks)
+    r"|[^\s\p{L}\p{M}0-9+\-*/=()]+"       # any other run (punctuation, symbols, other numerals)
+)
+
+AUTO_MAP = ["tokenization_atom.AtomTokenizer", "tokenization_atom.AtomTokenizer"]
+
+
+def build_untrained_tokenizer() -> Tokenizer:
+    """The fusion pipeline with an empty BPE model."""
+    tokenizer = Tokenizer(models.BPE(unk_token=None, byte_fallback=False))
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(PRE_TOKENIZER_PATTERN), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tokenizer.decoder = decoders.ByteLevel()
+    return tokenizer
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 4096, show_progress: bool = True) -> Tokenizer:
+    """Train the fusion BPE on `texts`; ids 0..4 are the special tokens."""
+    minimum = len(SPECIAL_TOKENS) + 256
+    if vocab_size < minimum:
+        raise ValueError(f"vocab_size must be at least {minimum} (5 special tokens + 256 byte symbols), got {vocab_size}")
+    tokenizer = build_untrained_tokenizer()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=2,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=show_progress,
+    )
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    return tokenizer
+
+
+def arithmetic_vocabulary(tokenizer: Tokenizer) -> dict:
+    """Ids the model derives place/role features from (AtomConfig fields)."""
+    def token_id(token: str) -> int:
+        index = tokenizer.token_to_id(token)
+        if index is None:
+            raise ValueError(f"tokenizer has no single token for {token!r}; it is not a fusion tokenizer")
+        return index
+
+    return {
+        "digit_token_ids": [token_id(d) for d in "0123456789"],
+        "operator_token_ids": {symbol: token_id(symbol) for symbol in ARITHMETIC_SYMBOLS},
+        "space_token_id": token_id("Ġ"),  # byte-level spelling of " "
+    }
+
+
+def save_tokenizer(tokenizer: Tokenizer, out_dir: str | Path) -> Path:
+    """Write `tokenizer.json`, `tokenizer_config.json` and `tokenization_atom.py` to `out_dir`."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(out_dir / "tokenizer.json"))
+    config = {
+        "tokenizer_class": "AtomTokenizer",
+        "auto_map": AUTO_MAP,  # a two-element list (slow, fast): transformers 5 reads it as is
+        "bos_token": BOS,
+        "eos_token": EOS,
+        "pad_token": PAD,
+        "unk_token": UNK,
+        "extra_special_tokens": [END_OF_TEXT],
+        "model_max_length": MODEL_MAX_LENGTH,
+        "padding_side": "right",
+        "add_bos_token": False,
+        "add_eos_token": False,
+        "clean_up_tokenization_spaces": False,
+        "arithmetic_vocabulary": arithmetic_vocabulary(tokenizer),
+    }
+    (out_dir / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    from atomlm.modeling import tokenization_atom
+
+    shutil.copyfile(tokenization_atom.__file__, out_dir / "tokenization_atom.py")
+    return out_dir
+
+
+def tokenizer_hash(tokenizer_dir: str | Path) -> str:
+    """sha256 of `tokenizer.json`: identifies a tokenizer in data manifests."""
+    return hashlib.sha256((Path(tokenizer_dir) / "tokenizer.json").read_bytes()).hexdigest()
+
+
+def default_training_texts(seed: int = 0, arithmetic_lines: int = 20000) -> Iterator[str]:
+    """The embedded offline corpus: the King James Bible plus simple generated equations."""
+    from atomlm.offline_text import kjv_verses
+
+    yield from kjv_verses()
+    rng = random.Random(f"tokenizer-corpus/{seed}")
+    for _ in range(arithmetic_lines):
+        a, b = rng.randint(-999, 9999), rng.randint(0, 9999)
+        symbol = rng.choice("+-*")
+        result = a + b if symbol == "+" else a - b if symbol == "-" else a * b
+        yield f"({a} {symbol} {b}) = {result}" if rng.random() < 0.2 else f"{a} {symbol} {b} = {result}"
+
+
+def read_text_files(paths: Iterable[str | Path]) -> Iterator[str]:
+    """Lines of plain-text files, or the `text` field of `.jsonl` files."""
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise FileNotFoundError(f"tokenizer input not found: {path}")
+        with path.open(encoding="utf-8") as handle:
+            for line_number, line in enumerate(handle, 1):
+                if path.suffix == ".jsonl":
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError as error:
+                        raise ValueError(f"{path}:{line_number}: not valid JSON ({error.msg})") from None
+                    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                        raise ValueError(f"{path}:{line_number}: expected an object with a string 'text' field")
+                    yield record["text"]
+                else:
+                    yield line
