@@ -10,6 +10,10 @@ attention with RoPE and XSA, and a SwiGLU MLP -> RMSNorm -> logits. No biases an
 
 from __future__ import annotations
 
+import json
+import os
+import struct
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -123,6 +127,31 @@ class AtomBlock(nn.Module):
         return hidden + self.mlp(self.post_attn_norm(hidden))
 
 
+def check_local_weights(model_dir) -> None:
+    """Fail with the file name and the problem when a local model directory's weights are unusable."""
+    if not os.path.isdir(str(model_dir)):
+        return  # a hub id: transformers reports download problems itself
+    names = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+    if not any(os.path.isfile(os.path.join(model_dir, name)) for name in names):
+        raise OSError(f"{model_dir}: no model weights found (expected model.safetensors); re-run the export")
+    path = os.path.join(model_dir, "model.safetensors")
+    if not os.path.isfile(path):
+        return
+    size = os.path.getsize(path)
+    try:
+        with open(path, "rb") as handle:
+            (header_length,) = struct.unpack("<Q", handle.read(8))
+            if header_length > size - 8:
+                raise ValueError(f"header claims {header_length} bytes but the file has {size}")
+            header = json.loads(handle.read(header_length))
+        data_size = size - 8 - header_length
+        for name, entry in header.items():
+            if name != "__metadata__" and entry["data_offsets"][1] > data_size:
+                raise ValueError(f"tensor {name!r} extends past the end of the file (truncated?)")
+    except (struct.error, ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+        raise OSError(f"{path}: corrupt safetensors file ({error}); re-export or re-download it") from None
+
+
 class AtomPreTrainedModel(PreTrainedModel):
     config_class = AtomConfig
     config: AtomConfig
@@ -130,6 +159,11 @@ class AtomPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = False
     _no_split_modules = ["AtomBlock"]
     _supports_sdpa = True
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        check_local_weights(pretrained_model_name_or_path)
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
     @torch.no_grad()
     def _init_weights(self, module):
