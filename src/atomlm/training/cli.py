@@ -1,5 +1,43 @@
-"""`atomlm training` verbs (work in progress)."""
+"""`atomlm train`: train a model from a preset or config file into a run directory."""
+
+from __future__ import annotations
+
+import sys
 
 
-def register(subparsers):
-    pass
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a model (one process, or several under torchrun)",
+        description="Train Atom from a preset (smoke, cpu, atom2.7m) or a JSON config file. "
+        "Works the same under `torchrun --nproc_per_node N -m atomlm train ...`.",
+    )
+    parser.add_argument("--config", default="smoke", help="preset name or path to a JSON config (default: smoke)")
+    parser.add_argument("--out", required=True, help="run directory (config, metrics, checkpoints, plot)")
+    parser.add_argument("--max-steps", type=int, default=None, help="override optim.max_steps (the schedule follows)")
+    parser.add_argument("--resume", action="store_true", help="continue exactly from the run's latest checkpoint")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+        help="override one config field, value parsed as JSON (repeatable), e.g. --set optim.lr=1e-3",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs and metrics still written)")
+    parser.set_defaults(handler=run_train)
+
+
+def run_train(args) -> int:
+    from atomlm.training.checkpoint import CheckpointError
+    from atomlm.training.config import ConfigError, apply_overrides, load_config
+    from atomlm.training.loop import NonFiniteLossError, train
+
+    try:
+        config = load_config(args.config)
+        assignments = list(args.set)
+        if args.max_steps is not None:
+            assignments.append(f"optim.max_steps={args.max_steps}")
+        if assignments:
+            config = apply_overrides(config, assignments)
+        train(config, args.out, resume=args.resume, progress=not args.no_progress)
+    except (ConfigError, CheckpointError, NonFiniteLossError) as error:
+        print(f"atomlm train: error: {error}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,338 @@
+"""The training loop: the same code on one CPU process, one GPU, or N processes under torchrun.
+
+One optimiser step consumes `global_batch_size` sequences whatever the world size: each process
+runs `accumulation` micro-steps of `micro_batch_size` rows. The loss is the summed token loss
+divided by the number of supervised tokens of the whole global batch (all-reduced before the
+backward passes), multiplied by the world size to undo DDP's gradient averaging, so gradients
+equal those of one process seeing the global batch at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import platform
+import random
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from atomlm.training import checkpoint as checkpoints
+from atomlm.training import distributed
+from atomlm.training.config import ConfigError, TrainConfig, config_from_dict
+from atomlm.training.metrics import PLOT_FILE, RunRecorder, plot_metrics
+from atomlm.training.periodic_eval import ArithmarkProbe, validation_loss
+from atomlm.training.schedule import build_scheduler
+from atomlm.training.shard_cache import prepare_shards
+
+# Fault injection for the resume tests: the process SIGKILLs itself right after this step.
+KILL_AFTER_STEP_ENV = "ATOMLM_DEBUG_SIGKILL_AFTER_STEP"
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or inf; the run stops and keeps its last good checkpoint."""
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def atom_config_kwargs(config: TrainConfig, tokenizer) -> dict:
+    """AtomConfig arguments: the model settings plus the ids the tokenizer gives its special and
+    arithmetic tokens (explicit overrides win)."""
+    kwargs = {}
+    vocab = tokenizer.get_vocab()
+    digits = [vocab.get(str(d)) for d in range(10)]
+    if None not in digits:
+        kwargs["digit_token_ids"] = digits
+    operators = {op: vocab.get(op) for op in "+-*/=()"}
+    if None not in operators.values():
+        kwargs["operator_token_ids"] = operators
+    if vocab.get("Ġ") is not None:
+        kwargs["space_token_id"] = vocab["Ġ"]
+    for name in ("bos", "eos", "pad"):
+        token_id = getattr(tokenizer, f"{name}_token_id", None)
+        if token_id is not None:
+            kwargs[f"{name}_token_id"] = token_id
+    kwargs.update(config.model.atom_config_kwargs())
+    return kwargs
+
+
+def _autocast_factory(device: torch.device, precision: str):
+    if precision == "bf16":
+        return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+def _build_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.device):
+    """AdamW; weight decay on matrices only (not norms), fused when the build supports it."""
+    settings = config.optim
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    groups = [
+        {"params": decay, "weight_decay": settings.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    options = dict(lr=settings.lr, betas=(settings.beta1, settings.beta2), eps=settings.eps)
+    if settings.fused:
+        try:
+            return torch.optim.AdamW(groups, fused=True, **options), True
+        except (RuntimeError, ValueError):
+            pass  # this build/device has no fused kernel
+    return torch.optim.AdamW(groups, **options), False
+
+
+def _check_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> None:
+    saved_path = run_dir / "config.json"
+    has_checkpoint = (checkpoints.checkpoints_dir(run_dir) / checkpoints.LATEST_FILE).exists()
+    if has_checkpoint and not resume:
+        raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+    if resume and saved_path.exists():
+        saved = config_from_dict(json.loads(saved_path.read_text()), source=str(saved_path))
+        if saved != config:
+            differences = [
+                f"{section}.{key}: saved {value!r}, now {config.to_dict()[section].get(key)!r}"
+                for section, values in saved.to_dict().items()
+                for key, value in values.items()
+                if config.to_dict()[section].get(key) != value
+            ]
+            raise ConfigError(f"--resume with a config that differs from {saved_path}: " + "; ".join(differences))
+
+
+def _hardware(context, fused: bool) -> dict:
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "device": str(context.device),
+        "world_size": context.world_size,
+        "fused_adamw": fused,
+    }
+    if context.device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(context.device)
+    return info
+
+
+def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = True) -> dict:
+    """Train (or continue with `resume`) a model into `run_dir`; returns the final record."""
+    context = distributed.init_distributed(config.run.device)
+    try:
+        return _train(config, Path(run_dir), resume, progress, context)
+    finally:
+        distributed.shutdown(context)
+
+
+def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, context) -> dict:
+    from atomlm.data.loader import TokenBatchLoader
+    from atomlm.modeling.configuration_atom import AtomConfig
+    from atomlm.modeling.modeling_atom import AtomForCausalLM
+    from atomlm.training.shard_cache import tokenizer_directory
+    from atomlm.tokenizer import load_tokenizer
+
+    started = time.time()
+    if config.run.threads > 0:
+        torch.set_num_threads(config.run.threads)
+    _check_run_dir(run_dir, config, resume)
+    recorder = RunRecorder(run_dir, enabled=context.is_main)
+    if context.is_main:
+        (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    accumulation = config.accumulation_steps(context.world_size)
+    seed_everything(config.run.seed)
+
+    tokenizer = load_tokenizer(tokenizer_directory(config.data))
+    shard_dir, curriculum_description = prepare_shards(
+        config.data, context.is_main, lambda: distributed.barrier(context), recorder.log
+    )
+
+    model_kwargs = atom_config_kwargs(config, tokenizer)
+    model = AtomForCausalLM(AtomConfig(**model_kwargs)).to(context.device)
+    if len(tokenizer) > model.config.vocab_size:
+        raise ConfigError(f"tokenizer has {len(tokenizer)} tokens but model.vocab_size is {model.config.vocab_size}")
+    optimizer, fused = _build_optimizer(model, config, context.device)
+    scheduler = build_scheduler(optimizer, config.optim)
+
+    start_step, tokens_seen, wall_before, next_row = 0, 0, 0.0, 0
+    latest = checkpoints.latest_checkpoint(run_dir) if resume else None
+    if latest is not None:
+        model_state, state, meta = checkpoints.load_checkpoint(latest)
+        model.load_state_dict(model_state)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        checkpoints.restore_rng_states(state["rng"])
+        start_step, tokens_seen = meta["step"], meta["tokens_seen"]
+        wall_before, next_row = meta.get("wall_time_s", 0.0), state["data"]["next_row"]
+        recorder.truncate_after(start_step)
+        resumed_record = meta.get("record", {})
+        recorder.log(f"resumed from {latest} (step {start_step}, {tokens_seen:,} tokens)")
+    elif resume:
+        recorder.log(f"--resume: no checkpoint in {run_dir} yet, starting fresh")
+
+    raw_model = model
+    if config.run.compile:
+        model = torch.compile(model)
+    model = distributed.wrap_model(model, context)
+    model.train()
+    autocast = _autocast_factory(context.device, config.run.precision)
+
+    loader = TokenBatchLoader(
+        shard_dir, config.optim.micro_batch_size, split="train",
+        rank=context.rank, world_size=context.world_size, start_row=next_row, loop=True,
+    )
+    batches = iter(loader)
+    probe = ArithmarkProbe(tokenizer, config.run.arithmark_rows, config.run.arithmark_batch_size, recorder.log)
+
+    parameters = sum(p.numel() for p in raw_model.parameters())
+    total_steps = config.optim.max_steps
+    recorder.log(
+        f"parameters {parameters:,} | world size {context.world_size} | device {context.device} | "
+        f"tokens/step {config.tokens_per_step():,} (global batch {config.optim.global_batch_size} x "
+        f"seq {config.data.seq_len}, micro batch {config.optim.micro_batch_size}, accumulation {accumulation}) | "
+        f"total steps {total_steps} | precision {config.run.precision} | fused AdamW {fused} | compile {config.run.compile}"
+    )
+
+    record = {
+        "config": config.to_dict(),
+        "atom_config": model_kwargs,
+        "curriculum": config.data.curriculum,
+        "curriculum_json": curriculum_description,
+        "parameters": parameters,
+        "hardware": _hardware(context, fused),
+        "final_loss": None,
+        "val_loss": None,
+        "arithmark_acc": None,
+    }
+    if latest is not None:
+        record.update({k: resumed_record.get(k) for k in ("final_loss", "val_loss", "arithmark_acc")})
+
+    def save(step: int) -> None:
+        if not context.is_main:
+            return
+        wall = wall_before + time.time() - started
+        record.update(steps=step, tokens_seen=tokens_seen, wall_time_s=wall)
+        state = {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": checkpoints.capture_rng_states(),
+            "data": {"next_row": next_row + (step - start_step) * config.optim.global_batch_size},
+        }
+        meta = {"tokens_seen": tokens_seen, "wall_time_s": wall, "record": record}
+        path = checkpoints.save_checkpoint(
+            run_dir, step, raw_model.state_dict(), state, meta, keep=config.run.keep_checkpoints
+        )
+        recorder.log(f"checkpoint {path}")
+
+    def evaluate(step: int) -> None:
+        if context.is_main:
+            entry = {"kind": "eval", "step": step, "tokens": tokens_seen}
+            with torch.random.fork_rng(devices=[]):  # evaluation must not shift the training RNG
+                val = validation_loss(
+                    raw_model, shard_dir, batch_size=config.optim.micro_batch_size,
+                    batches=config.run.val_batches, device=context.device, autocast=autocast,
+                )
+                if val is not None:
+                    entry["val_loss"] = record["val_loss"] = val
+                if probe.enabled:
+                    entry["arithmark_acc"] = record["arithmark_acc"] = probe.accuracy(raw_model, context.device)
+            recorder.metrics(entry)
+            recorder.log(" | ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in entry.items()))
+        distributed.barrier(context)
+
+    bar = None
+    if context.is_main and progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True)
+    kill_after = int(os.environ.get(KILL_AFTER_STEP_ENV, "-1"))
+    last_checkpoint_time = time.time()
+    window_start, window_tokens = time.time(), 0
+
+    for step in range(start_step, total_steps):
+        micro_batches = [next(batches) for _ in range(accumulation)]
+        supervised = torch.zeros((), dtype=torch.int64, device=context.device)
+        for batch in micro_batches:
+            supervised += (batch["labels"][:, 1:] != -100).sum().to(context.device)
+        distributed.all_reduce_sum(supervised, context)
+        if int(supervised) == 0:
+            raise RuntimeError(f"step {step + 1}: the global batch has no supervised tokens (all labels are -100)")
+
+        step_loss = torch.zeros((), dtype=torch.float32, device=context.device)
+        for index, batch in enumerate(micro_batches):
+            with distributed.gradient_sync(model, sync=index == accumulation - 1), autocast():
+                output = model(
+                    input_ids=batch["input_ids"].to(context.device),
+                    attention_mask=batch["attention_mask"].to(context.device),
+                    labels=batch["labels"].to(context.device),
+                    num_items_in_batch=supervised,
+                    use_cache=False,
+                )
+            (output.loss * context.world_size).backward()
+            step_loss += output.loss.detach().float()
+        distributed.all_reduce_sum(step_loss, context)
+        loss = float(step_loss)
+        if not math.isfinite(loss):
+            message = (
+                f"loss is {loss} at step {step + 1}; stopping. The last good checkpoint is "
+                f"{checkpoints.latest_checkpoint(run_dir) or 'none (no checkpoint was written yet)'}; "
+                "lower optim.lr or raise warmup, then --resume"
+            )
+            recorder.log(message)
+            raise NonFiniteLossError(message)
+
+        grad_norm = torch.nn.utils.clip_grad_norm_(raw_model.parameters(), config.optim.grad_clip)
+        learning_rate = scheduler.get_last_lr()[0]
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+
+        done = step + 1
+        tokens_seen += config.tokens_per_step()
+        window_tokens += config.tokens_per_step()
+        record["final_loss"] = loss
+        if done % config.run.log_every == 0 or done == total_steps:
+            elapsed = max(1e-9, time.time() - window_start)
+            throughput = window_tokens / elapsed
+            recorder.metrics({
+                "kind": "train", "step": done, "tokens": tokens_seen, "loss": loss,
+                "lr": learning_rate, "grad_norm": float(grad_norm), "tokens_per_s": throughput,
+            })
+            window_start, window_tokens = time.time(), 0
+            if bar is not None:
+                bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{throughput:,.0f}", refresh=False)
+        if bar is not None:
+            bar.update(1)
+
+        if config.run.eval_every_steps > 0 and (done % config.run.eval_every_steps == 0 or done == total_steps):
+            evaluate(done)
+        due_by_time = config.run.checkpoint_every_minutes > 0 and (
+            time.time() - last_checkpoint_time >= 60 * config.run.checkpoint_every_minutes
+        )
+        due_by_time = distributed.broadcast_flag(due_by_time, context)
+        if done == total_steps or due_by_time or (
+            config.run.checkpoint_every_steps > 0 and done % config.run.checkpoint_every_steps == 0
+        ):
+            save(done)
+            last_checkpoint_time = time.time()
+        if done == kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    if bar is not None:
+        bar.close()
+    if context.is_main:
+        plot = plot_metrics(recorder.metrics_path, run_dir / PLOT_FILE)
+        record["plot_png"] = str(plot) if plot else None
+        record["wall_time_s"] = wall_before + time.time() - started
+        recorder.log(
+            f"done: {total_steps} steps, {tokens_seen:,} tokens, final loss {record['final_loss']}, "
+            f"wall {record['wall_time_s']:.1f}s, plot {record['plot_png']}"
+        )
+    recorder.close()
+    return record

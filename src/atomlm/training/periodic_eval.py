@@ -1,0 +1,81 @@
+"""Evaluations run during training on the main process: validation loss and an ArithMark slice."""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+
+
+@torch.no_grad()
+def validation_loss(model, shard_dir, *, batch_size: int, batches: int, device, autocast) -> float | None:
+    """Mean loss per supervised token over the first `batches` batches of the val split.
+
+    Returns None when the shards have no validation rows.
+    """
+    from atomlm.data.loader import TokenBatchLoader
+
+    loader = TokenBatchLoader(shard_dir, batch_size, split="val", loop=False)
+    if getattr(loader, "num_rows", 1) == 0:
+        return None
+    was_training = model.training
+    model.eval()
+    summed, count = 0.0, 0
+    for batch in itertools.islice(loader, batches):
+        labels = batch["labels"].to(device)
+        supervised = int((labels[:, 1:] != -100).sum())
+        if supervised == 0:
+            continue
+        with autocast():
+            output = model(
+                input_ids=batch["input_ids"].to(device),
+                attention_mask=batch["attention_mask"].to(device),
+                labels=labels,
+                num_items_in_batch=supervised,
+                use_cache=False,
+            )
+        summed += float(output.loss) * supervised
+        count += supervised
+    model.train(was_training)
+    return summed / count if count else None
+
+
+class ArithmarkProbe:
+    """ArithMark accuracy on the first `rows` rows of the shipped benchmark file.
+
+    Skips (with one warning through `warn`) only when the evaluation module is not installed.
+    """
+
+    def __init__(self, tokenizer, rows: int, batch_size: int, warn):
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.rows = None
+        if rows <= 0:
+            return
+        try:
+            from atomlm.evaluation.benchmark_fusion_arithmark import (
+                default_data_path,
+                load_arithmark_rows,
+                score_arithmark,
+            )
+        except ImportError as error:
+            warn(f"ArithMark evaluation skipped: atomlm.evaluation is not available ({error})")
+            return
+        path = default_data_path()
+        if path is None:
+            raise FileNotFoundError("ArithMark evaluation: no benchmark data file is installed (set run.arithmark_rows=0 to skip)")
+        self._score = score_arithmark
+        self.rows = load_arithmark_rows(path)[:rows]
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.rows)
+
+    @torch.no_grad()
+    def accuracy(self, model, device) -> float:
+        """Percent correct on the slice (model scored in its current dtype, eval mode)."""
+        was_training = model.training
+        model.eval()
+        result = self._score(model, self.tokenizer, self.rows, batch_size=self.batch_size, device=str(device))
+        model.train(was_training)
+        return float(result["acc"])
