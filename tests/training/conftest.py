@@ -1,0 +1,75 @@
+"""Fixtures for the training tests: a tiny model config and a helper running real `atomlm` processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TINY_MODEL = {
+    "num_hidden_layers": 2,
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+}
+
+
+def tiny_config(shard_cache: Path, **sections) -> dict:
+    """A config dict for a model small enough to train in seconds; `sections` update fields."""
+    config = {
+        "model": {"overrides": dict(TINY_MODEL)},
+        "data": {"curriculum": "smoke", "seq_len": 64, "shard_cache_dir": str(shard_cache)},
+        "optim": {"max_steps": 12, "global_batch_size": 8, "micro_batch_size": 4, "lr": 3e-3, "warmup_steps": 2},
+        "run": {"checkpoint_every_steps": 4, "eval_every_steps": 0, "arithmark_rows": 0, "keep_checkpoints": 10},
+    }
+    for section, values in sections.items():
+        config[section].update(values)
+    return config
+
+
+def process_env() -> dict:
+    env = dict(os.environ)
+    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false", MPLBACKEND="Agg")
+    return env
+
+
+def run_atomlm(args: list[str], *, env: dict | None = None, timeout: float = 180, torchrun_nproc: int = 0):
+    """Run `atomlm ARGS` (or under torchrun with that many processes); returns CompletedProcess."""
+    if torchrun_nproc:
+        torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
+        command = [torchrun, "--standalone", f"--nproc_per_node={torchrun_nproc}", "-m", "atomlm", *args]
+    else:
+        command = [sys.executable, "-m", "atomlm", *args]
+    return subprocess.run(
+        command, env={**process_env(), **(env or {})}, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def write_config(path: Path, config: dict) -> Path:
+    path.write_text(json.dumps(config, indent=2))
+    return path
+
+
+@pytest.fixture(scope="session")
+def shard_cache(tmp_path_factory) -> Path:
+    """One shard cache for the whole session, so the smoke curriculum is tokenized once."""
+    return tmp_path_factory.mktemp("shards")
+
+
+@pytest.fixture(scope="session")
+def atomlm():
+    """`atomlm(args, env=None, timeout=180, torchrun_nproc=0)` runs a real atomlm process."""
+    return run_atomlm
+
+
+@pytest.fixture(scope="session")
+def make_config(shard_cache):
+    """`make_config(path, **sections)` writes a tiny-model config file and returns its path."""
+    return lambda path, **sections: write_config(Path(path), tiny_config(shard_cache, **sections))

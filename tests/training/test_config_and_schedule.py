@@ -1,0 +1,64 @@
+"""Config loading/validation and learning-rate schedules (pure Python, fast)."""
+
+import json
+
+import pytest
+
+from atomlm.training.config import (
+    ConfigError,
+    TrainConfig,
+    apply_overrides,
+    config_from_dict,
+    list_presets,
+    load_config,
+)
+from atomlm.training.schedule import lr_multiplier
+
+
+def test_presets_load_and_round_trip():
+    assert {"smoke", "cpu", "atom2.7m"} <= set(list_presets())
+    for name in ("smoke", "cpu", "atom2.7m"):
+        config = load_config(name)
+        assert config_from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    full = load_config("atom2.7m")
+    assert full.model.overrides == {}  # the default Atom2.7m architecture
+    # the card's curriculum is about 3.5B tokens
+    assert abs(full.optim.max_steps * full.tokens_per_step() - 3.5e9) < 0.01e9
+
+
+def test_bad_config_errors_name_file_and_field(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"optim": {"learning_rate": 1.0}}))
+    with pytest.raises(ConfigError, match=r"bad\.json.*optim.*learning_rate"):
+        load_config(str(path))
+    path.write_text('{"optim": {"lr": 1e-3,}}')
+    with pytest.raises(ConfigError, match=r"bad\.json: line 1"):
+        load_config(str(path))
+    with pytest.raises(ConfigError, match="no preset"):
+        load_config("no-such-preset")
+
+
+def test_overrides_and_accumulation():
+    config = apply_overrides(TrainConfig(), ["optim.lr=0.01", "model.overrides.hidden_size=64", "data.curriculum=smoke"])
+    assert config.optim.lr == 0.01 and config.model.overrides == {"hidden_size": 64}
+    assert config.data.curriculum == "smoke"
+    config = apply_overrides(config, ["optim.global_batch_size=32", "optim.micro_batch_size=8"])
+    assert config.accumulation_steps(1) == 4 and config.accumulation_steps(2) == 2
+    with pytest.raises(ConfigError, match="multiple of"):
+        config.accumulation_steps(3)
+    with pytest.raises(ConfigError, match="schedule"):
+        apply_overrides(config, ["optim.schedule=linear"])
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "wsd"])
+def test_schedule_warmup_then_decay_to_floor(schedule):
+    settings = apply_overrides(
+        TrainConfig(), [f"optim.schedule={schedule}", "optim.max_steps=100", "optim.warmup_steps=10", "optim.min_lr_ratio=0.1"]
+    ).optim
+    values = [lr_multiplier(step, settings) for step in range(100)]
+    assert values[0] == pytest.approx(0.1) and values[9] == pytest.approx(1.0)
+    assert all(a <= b for a, b in zip(values[:10], values[1:10]))  # warmup rises
+    assert all(a >= b - 1e-12 for a, b in zip(values[10:], values[11:]))  # then never rises
+    assert values[-1] == pytest.approx(0.1)
+    if schedule == "wsd":
+        assert values[10:80] == [1.0] * 70  # stable phase until the last 20%
