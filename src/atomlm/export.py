@@ -75,7 +75,7 @@ def _default_curriculum_json() -> dict | None:
         from atomlm.data.curriculum import load_curriculum
     except ImportError:
         return None
-    return json.loads(load_curriculum("atom2.7m").to_json())
+    return load_curriculum("atom2.7m").to_json()
 
 
 def check_tokenizer_matches(config, tokenizer_dir: Path) -> None:

@@ -1,0 +1,108 @@
+"""Exported directories load through the Auto classes without atomlm and give identical logits."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from atomlm.modeling.modeling_atom import AtomForCausalLM
+
+OUTSIDE_USER = Path(__file__).parent / "scripts" / "outside_user.py"
+EXPECTED_FILES = {
+    "config.json", "model.safetensors", "generation_config.json", "configuration_atom.py", "modeling_atom.py",
+    "arithmetic_features.py", "tokenization_atom.py", "tokenizer.json", "tokenizer_config.json", "README.md",
+}
+
+
+def run_outside(model_dir, ids, tmp_path):
+    ids_path, output_path = tmp_path / "ids.json", tmp_path / "out.json"
+    ids_path.write_text(json.dumps(ids))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "PYTHONPATH": ""}
+    result = subprocess.run([sys.executable, str(OUTSIDE_USER), str(model_dir), str(ids_path), str(output_path)],
+                            capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(output_path.read_text())
+
+
+def test_export_holds_every_file(exported_dir):
+    names = {p.name for p in exported_dir.iterdir()}
+    assert EXPECTED_FILES <= names
+    config = json.loads((exported_dir / "config.json").read_text())
+    assert config["auto_map"]["AutoModelForCausalLM"] == "modeling_atom.AtomForCausalLM"
+    tokenizer_config = json.loads((exported_dir / "tokenizer_config.json").read_text())
+    assert isinstance(tokenizer_config["auto_map"], list) and len(tokenizer_config["auto_map"]) == 2
+    for code_file in ["configuration_atom.py", "modeling_atom.py", "arithmetic_features.py", "tokenization_atom.py"]:
+        source = (exported_dir / code_file).read_text()
+        assert not re.search(r"^\s*(from|import)\s+atomlm", source, re.MULTILINE), code_file
+
+
+def test_outside_user_gets_identical_logits(exported_dir, tokenizer, tmp_path):
+    ids = [tokenizer.encode("(12 + -7) * 3 = 15, said the 2 scribes", add_special_tokens=False)]
+    reference = AtomForCausalLM.from_pretrained(exported_dir).eval()
+    with torch.no_grad():
+        expected = reference(torch.tensor(ids)).logits
+    outside = run_outside(exported_dir, ids, tmp_path)
+    assert not outside["atomlm_loaded"]
+    assert torch.equal(torch.tensor(outside["logits"]), expected)
+    assert outside["parameters"] == 2_738_880
+    assert outside["model_class"] == "AtomForCausalLM"
+    assert outside["tokenizer_classes"] == ["AtomTokenizer", "AtomTokenizer"]
+    assert outside["same_ids"] and outside["round_trip"] and outside["window_finite"]
+    assert outside["digits_1234"] == ["4", "3", "2", "1"]
+    assert outside["pipeline_text"].startswith("12 + 34 =")
+
+
+def test_missing_weights_error(exported_dir, tmp_path):
+    broken = tmp_path / "no-weights"
+    broken.mkdir()
+    for path in exported_dir.iterdir():
+        if path.name != "model.safetensors":
+            (broken / path.name).write_bytes(path.read_bytes())
+    with pytest.raises(OSError, match="no model weights found"):
+        AtomForCausalLM.from_pretrained(broken)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_corrupt_weights_error(exported_dir, tmp_path, damage):
+    broken = tmp_path / "corrupt"
+    broken.mkdir()
+    for path in exported_dir.iterdir():
+        (broken / path.name).write_bytes(path.read_bytes())
+    weights = broken / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"\x00garbage" * 10)
+    with pytest.raises(OSError, match="model.safetensors: corrupt safetensors file"):
+        AtomForCausalLM.from_pretrained(broken)
+
+
+def test_inconsistent_config_error(exported_dir, tmp_path):
+    broken = tmp_path / "bad-config"
+    broken.mkdir()
+    for path in exported_dir.iterdir():
+        (broken / path.name).write_bytes(path.read_bytes())
+    config = json.loads((broken / "config.json").read_text())
+    config["num_key_value_heads"] = 3
+    (broken / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="num_key_value_heads"):
+        AtomForCausalLM.from_pretrained(broken)
+
+
+def test_generate_cli_prints_a_continuation(exported_dir):
+    result = subprocess.run([sys.executable, "-m", "atomlm", "generate", "--model", str(exported_dir),
+                             "--max-new-tokens", "3", "12 + 34 ="], capture_output=True, text=True,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip()
+
+
+def test_export_refuses_a_mismatched_tokenizer(tmp_path):
+    from atomlm.export import export_random_init
+
+    with pytest.raises(ValueError, match="digit_token_ids"):
+        export_random_init(tmp_path / "out", digit_token_ids=list(range(100, 110)))
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,58 @@
+"""The place/role tables derived from token ids."""
+
+import torch
+
+from atomlm.modeling.arithmetic_features import ROLE_NAMES, compute_arithmetic_ids
+from atomlm.modeling.configuration_atom import AtomConfig
+
+
+def features(tokenizer, text):
+    ids = torch.tensor(tokenizer.encode(text, add_special_tokens=False))
+    places, roles = compute_arithmetic_ids(ids, AtomConfig())
+    tokens = tokenizer.convert_ids_to_tokens(ids.tolist())
+    return list(zip(tokens, places.tolist(), [ROLE_NAMES[r] for r in roles.tolist()]))
+
+
+def test_equation_roles_and_places(tokenizer):
+    assert features(tokenizer, "(12 + -7) * 3 = -15") == [
+        ("(", 0, "PAREN"), ("2", 1, "OPERAND_1"), ("1", 2, "OPERAND_1"), ("Ġ", 0, "SPACE"),
+        ("+", 0, "OPERATOR"), ("Ġ", 0, "SPACE"), ("-", 0, "SIGN"), ("7", 1, "OPERAND_2"),
+        (")", 0, "PAREN"), ("Ġ", 0, "SPACE"), ("*", 0, "OPERATOR"), ("Ġ", 0, "SPACE"),
+        ("3", 1, "OPERAND_3"), ("Ġ", 0, "SPACE"), ("=", 0, "EQUALS"), ("Ġ", 0, "SPACE"),
+        ("-", 0, "SIGN"), ("5", 1, "RESULT"), ("1", 2, "RESULT"),
+    ]
+
+
+def test_binary_minus_after_operand_and_later_operands(tokenizer):
+    roles = [r for _, _, r in features(tokenizer, "1 - 2 - 3 - 4 - 5 = -13")]
+    assert roles.count("OPERATOR") == 4 and roles.count("SIGN") == 1
+    assert roles.count("OPERAND_LATER") == 2 and roles.count("RESULT") == 2
+
+
+def test_text_resets_the_span(tokenizer):
+    rows = features(tokenizer, "5 = 5\nthen 3 + 4")
+    assert ("5", 1, "RESULT") in rows
+    newline = [r for t, _, r in rows if t == "Ċ"]
+    assert newline == ["TEXT"]
+    assert rows[-1] == ("4", 1, "OPERAND_2")
+
+
+def test_long_numbers_share_the_overflow_place(tokenizer):
+    rows = features(tokenizer, "9" * 70)
+    places = [p for _, p, _ in rows]
+    assert places[:64] == list(range(1, 65))
+    assert places[64:] == [65] * 6
+
+
+def test_malformed_expressions_do_not_fail(tokenizer):
+    for text in ["= = 3", ") ( - -", "--5", "+", "1 2 3 = = 4 5", "", "((((", "=-=-"]:
+        ids = torch.tensor([tokenizer.encode(text, add_special_tokens=False) or [2]])
+        places, roles = compute_arithmetic_ids(ids, AtomConfig())
+        assert places.shape == ids.shape and int(places.max()) < 66 and int(roles.max()) < 12
+
+
+def test_padding_positions_get_pad_role():
+    ids = torch.tensor([[2, 2, 21, 15, 22]])
+    mask = torch.tensor([[0, 0, 1, 1, 1]])
+    places, roles = compute_arithmetic_ids(ids, AtomConfig(), mask)
+    assert roles[0, :2].tolist() == [0, 0] and places[0, :2].tolist() == [0, 0]

@@ -1,0 +1,83 @@
+"""The fusion tokenizer: exact round trip, atomic LSD-first digits, isolation, split consistency."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+DIGITS = set("0123456789")
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=80))
+def test_round_trip_on_arbitrary_unicode(tokenizer, text):
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    assert tokenizer.decode(ids) == text
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(alphabet="0123456789+-*/=() x\n", max_size=60))
+def test_digits_and_symbols_are_atomic(tokenizer, text):
+    tokens = tokenizer.convert_ids_to_tokens(tokenizer.encode(text, add_special_tokens=False))
+    for token in tokens:
+        if set(token) & (DIGITS | set("+-*/=()")):
+            assert len(token) == 1, token
+    assert [t for t in tokens if t in DIGITS] == list("".join(c for c in _reverse_runs(text) if c in DIGITS))
+
+
+def _reverse_runs(text):
+    import re
+
+    return re.sub(r"[0-9]+", lambda m: m.group(0)[::-1], text)
+
+
+def test_digit_runs_are_least_significant_first(tokenizer):
+    assert tokenizer.convert_ids_to_tokens(tokenizer.encode("1234", add_special_tokens=False)) == list("4321")
+    assert tokenizer.tokenize("x=10, y=-205") == ["x", "=", "0", "1", ",", "Ġ", "y", "=", "-", "5", "0", "2"]
+
+
+def test_whitespace_is_isolated_from_words(tokenizer):
+    for token in tokenizer.tokenize("And God said, Let there be light: and there was light."):
+        assert token == "Ġ" * len(token) or "Ġ" not in token
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    context=st.from_regex(r"[0-9a-z+\-*/=() ]{0,20}[0-9a-z=)]", fullmatch=True),
+    ending=st.from_regex(r" [0-9a-z\-][0-9a-z]{0,6}", fullmatch=True),
+)
+def test_context_and_ending_apart_equal_together(tokenizer, context, ending):
+    apart = tokenizer.encode(context, add_special_tokens=False) + tokenizer.encode(ending, add_special_tokens=False)
+    assert apart == tokenizer.encode(context + ending, add_special_tokens=False)
+
+
+def test_special_tokens_and_window(tokenizer):
+    assert tokenizer.convert_ids_to_tokens([0, 1, 2, 3, 4]) == ["<|bos|>", "<|eos|>", "<|pad|>", "<|unk|>", "<|endoftext|>"]
+    assert tokenizer.model_max_length == 548
+    assert len(tokenizer) == 4096
+    assert tokenizer.decode(tokenizer.encode("12<|endoftext|>34", add_special_tokens=False), skip_special_tokens=True) == "1234"
+
+
+def test_trainer_cli_on_a_small_file(tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join(json.dumps({"text": f"the {i} cats sat on {i * 7} mats"}) for i in range(300)))
+    out = tmp_path / "tok"
+    subprocess.run([sys.executable, "-m", "atomlm", "tokenizer", "train", "--out", str(out), "--input", str(corpus),
+                    "--vocab-size", "300"], check=True, capture_output=True)
+    from atomlm.tokenizer import load_tokenizer
+
+    trained = load_tokenizer(out)
+    assert 261 < len(trained) <= 300  # a tiny corpus runs out of merges before the target size
+    assert trained.tokenize("cats 42") == ["cats", "Ġ", "2", "4"]
+
+
+def test_trainer_names_the_bad_line(tmp_path):
+    corpus = tmp_path / "bad.jsonl"
+    corpus.write_text('{"text": "fine"}\n{"txt": "wrong field"}\n')
+    result = subprocess.run([sys.executable, "-m", "atomlm", "tokenizer", "train", "--out", str(tmp_path / "t"),
+                             "--input", str(corpus)], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert f"{corpus}:2" in result.stderr and "'text'" in result.stderr
