@@ -1,5 +1,114 @@
-"""`atomlm data` verbs (work in progress)."""
+"""`atomlm data` verbs: `arithmetic` (equations to JSONL), `build` (token shards), `stats` (report)."""
+
+from __future__ import annotations
+
+import sys
 
 
 def register(subparsers):
-    pass
+    """Add the `data` verb and its sub-verbs to the top-level parser."""
+    parser = subparsers.add_parser("data", help="pretraining data: synthetic arithmetic, token shards, stats")
+    data_sub = parser.add_subparsers(dest="data_verb", metavar="DATA_VERB")
+    data_sub.required = True
+
+    arithmetic = data_sub.add_parser("arithmetic", help="write Synthetic-Arithmetic equations as JSONL")
+    arithmetic.add_argument("--count", type=int, required=True, help="number of equations")
+    arithmetic.add_argument("--seed", type=int, default=0)
+    arithmetic.add_argument("--stage", type=int, default=4, help="difficulty stage 1-6 (see docs/data.md)")
+    arithmetic.add_argument("--out", required=True, help="output .jsonl file ('-' for stdout)")
+    arithmetic.set_defaults(handler=_arithmetic)
+
+    build = data_sub.add_parser("build", help="tokenize a curriculum into uint16 shards (resumable)")
+    build.add_argument("--curriculum", default="offline", help="curriculum file or shipped name (atom2.7m, offline, smoke)")
+    build.add_argument("--tokenizer", default=None, help="tokenizer directory (default: the shipped tokenizer)")
+    build.add_argument("--out", required=True, help="output directory")
+    build.add_argument("--workers", type=int, default=1)
+    build.add_argument("--seq-len", type=int, default=512)
+    build.add_argument("--seed", type=int, default=0)
+    build.add_argument("--shard-tokens", type=int, default=None, help="tokens per shard file (default 1Mi)")
+    build.add_argument("--val-rows", type=int, default=None, help="held-out rows per (phase, source) (default 8)")
+    build.add_argument("--source-path", action="append", default=[], metavar="NAME=PATH",
+                       help="read source NAME from local .jsonl/.parquet/.txt files (repeatable)")
+    build.add_argument("--no-progress", action="store_true")
+    build.set_defaults(handler=_build)
+
+    stats = data_sub.add_parser("stats", help="tokens per source and phase against the curriculum")
+    stats.add_argument("dir", help="a built shard directory")
+    stats.set_defaults(handler=_stats)
+
+    _register_extra(data_sub)
+    return data_sub
+
+
+def _register_extra(data_sub) -> None:
+    # Hook for sub-verbs owned by other modules (the evaluation team's ArithMark generator).
+    try:
+        from atomlm.evaluation.arithmark_generator import register_arithmark_command
+    except ImportError:
+        return
+    register_arithmark_command(data_sub)
+
+
+def _arithmetic(args) -> int:
+    import json
+
+    from tqdm import tqdm
+
+    from atomlm.data.arithmetic import ArithmeticGenerator
+
+    if args.count < 0:
+        print("error: --count must be >= 0", file=sys.stderr)
+        return 2
+    try:
+        generator = ArithmeticGenerator(args.seed, args.stage)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    handle = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")
+    try:
+        for _ in tqdm(range(args.count), unit="eq", desc="equations", disable=args.out == "-", file=sys.stderr):
+            handle.write(json.dumps(generator.equation().to_json()) + "\n")
+    finally:
+        if handle is not sys.stdout:
+            handle.close()
+    return 0
+
+
+def _build(args) -> int:
+    from atomlm.data.curriculum import CurriculumError, load_curriculum
+    from atomlm.data.shards import DEFAULT_SHARD_TOKENS, DEFAULT_VAL_ROWS, BuildError, build_shards
+    from atomlm.data.sources import SourceError
+
+    try:
+        curriculum = load_curriculum(args.curriculum)
+        paths = {}
+        for item in args.source_path:
+            name, separator, path = item.partition("=")
+            if not separator or not name or not path:
+                raise CurriculumError(f"--source-path expects NAME=PATH, got {item!r}")
+            paths[name] = path
+        if paths:
+            curriculum = curriculum.with_source_paths(paths)
+        manifest = build_shards(
+            curriculum, args.tokenizer, args.out, seq_len=args.seq_len, workers=args.workers, seed=args.seed,
+            shard_tokens=args.shard_tokens or DEFAULT_SHARD_TOKENS,
+            val_rows=DEFAULT_VAL_ROWS if args.val_rows is None else args.val_rows,
+            progress=not args.no_progress,
+        )
+    except (CurriculumError, SourceError, BuildError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {manifest}")
+    return 0
+
+
+def _stats(args) -> int:
+    from atomlm.data.stats import format_stats, load_manifest
+
+    try:
+        manifest = load_manifest(args.dir)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(format_stats(manifest))
+    return 0

@@ -233,11 +233,13 @@ def iter_documents(
     shard_count: int = 1,
     seed: int = 0,
     stages: tuple[int, ...] = (4,),
+    single_pass: bool = False,
 ) -> Iterator[str]:
     """Endless (or, for hub streams, until exhausted) documents of one shard of `spec`.
 
     Generators are seeded from (`seed`, `shard_index`); finite sources (KJV, local files) deal
-    documents round-robin to shards and start a new epoch when they run out.
+    documents round-robin to shards and start a new epoch when they run out (unless
+    `single_pass`, which stops after one epoch).
     """
     if not 0 <= shard_index < shard_count:
         raise ValueError(f"shard_index {shard_index} not in [0, {shard_count})")
@@ -251,11 +253,11 @@ def iter_documents(
         from atomlm.offline_text import kjv_chapters
 
         chapters = list(kjv_chapters())
-        yield from _round_robin_epochs(lambda: chapters, shard_index, shard_count, spec.name)
+        yield from _round_robin_epochs(lambda: chapters, shard_index, shard_count, spec.name, single_pass)
     elif spec.kind == "local":
         files = local_files(spec.path)
         yield from _round_robin_epochs(
-            lambda: _local_documents(files, spec.text_fields), shard_index, shard_count, spec.name
+            lambda: _local_documents(files, spec.text_fields), shard_index, shard_count, spec.name, single_pass
         )
     elif spec.kind == "hub":
         yield from _hub_documents(spec, shard_index, shard_count)
@@ -263,7 +265,8 @@ def iter_documents(
         raise SourceError(f"source {spec.name!r}: unknown kind {spec.kind!r}")
 
 
-def _round_robin_epochs(make_documents, shard_index: int, shard_count: int, name: str) -> Iterator[str]:
+def _round_robin_epochs(make_documents, shard_index: int, shard_count: int, name: str,
+                        single_pass: bool = False) -> Iterator[str]:
     while True:
         produced = False
         for position, text in enumerate(make_documents()):
@@ -272,6 +275,8 @@ def _round_robin_epochs(make_documents, shard_index: int, shard_count: int, name
                 yield text
         if not produced:
             raise SourceError(f"source {name!r}: no documents for shard {shard_index} of {shard_count}")
+        if single_pass:
+            return
 
 
 # -- local files ---------------------------------------------------------------------------------
@@ -412,6 +417,10 @@ def _mathematics_modules() -> dict:
     package = sys.modules["sympy.solvers.diophantine"]
     if not hasattr(package, "base_solution_linear"):
         package.base_solution_linear = sys.modules["sympy.solvers.diophantine.diophantine"].base_solution_linear
+    import warnings
+
+    # The package uses numpy aliases that numpy 2 deprecates; the warnings say nothing actionable.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"mathematics_dataset\..*")
     from mathematics_dataset.modules import modules
 
     flat: dict = {}

@@ -1,0 +1,388 @@
+"""Tokenize a curriculum into fixed-length uint16 token shards, in parallel and resumably.
+
+Layout of an output directory:
+
+    build_config.json        what was asked for (curriculum, tokenizer hash, seq_len, seed, ...)
+    train/p01-kjv-00000.bin  rows x seq_len uint16 tokens (np.memmap-able), one (phase, source) part
+    train/p01-kjv-00000.json its record: rows, documents, tokens, sha256 - written last, so it marks
+                             the shard as complete
+    val/p01-kjv.bin/.json    held-out rows of that (phase, source)
+    manifest.json            everything above in curriculum order, written when all shards exist
+
+Every shard is a pure function of (curriculum, tokenizer, seq_len, seed, shard id): rerunning a
+killed build skips complete shards and rebuilds the rest to the same bytes, so nothing is lost or
+duplicated. Packing: each document ends with `<|endoftext|>`; a document that fits in a row is
+never split (a few rows stay open and each document goes to the fullest row it fits in; a closed
+row is padded with `<|pad|>`); longer documents are cut into seq_len pieces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from atomlm.data.curriculum import Curriculum, load_curriculum
+from atomlm.data.sources import (
+    SourceError,
+    SourceSpec,
+    check_source_available,
+    is_validation_document,
+    iter_documents,
+    stream_seed,
+)
+
+FORMAT_VERSION = 1
+DEFAULT_SHARD_TOKENS = 1 << 20
+DEFAULT_VAL_ROWS = 8
+OPEN_ROWS = 8
+ENCODE_BATCH = 256
+
+
+class BuildError(RuntimeError):
+    """The build cannot start or continue; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """One output file: a slice of one (phase, source) stream."""
+
+    split: str  # "train" or "val"
+    phase_index: int  # 1-based
+    phase: str
+    source: str
+    shard_index: int
+    shard_count: int
+    token_target: int
+    stages: tuple[int, ...]
+
+    @property
+    def stem(self) -> str:
+        base = f"p{self.phase_index:02d}-{self.source}"
+        return f"{self.split}/{base}-{self.shard_index:05d}" if self.split == "train" else f"{self.split}/{base}"
+
+
+def plan_jobs(curriculum: Curriculum, shard_tokens: int, val_rows: int, seq_len: int) -> list[ShardJob]:
+    """All shards of a build, in curriculum order (phase, then source as listed, then shard)."""
+    jobs = []
+    for phase_index, phase in enumerate(curriculum.phases, start=1):
+        targets = phase.source_targets()
+        for source in phase.sources:
+            target = targets[source.name]
+            count = max(1, math.ceil(target / shard_tokens))
+            for shard_index in range(count):
+                share = target // count + (1 if shard_index < target % count else 0)
+                jobs.append(
+                    ShardJob("train", phase_index, phase.name, source.name, shard_index, count, share, source.stages)
+                )
+            if val_rows > 0:
+                jobs.append(
+                    ShardJob("val", phase_index, phase.name, source.name, 0, 1, val_rows * seq_len, source.stages)
+                )
+    return jobs
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def tokenizer_fingerprint(tokenizer_dir: Path) -> str:
+    """sha256 of the tokenizer's `tokenizer.json` (its vocabulary, merges and pre-tokenizer)."""
+    path = Path(tokenizer_dir) / "tokenizer.json"
+    if not path.is_file():
+        raise BuildError(f"no tokenizer.json in {tokenizer_dir}; pass --tokenizer DIR of a trained tokenizer")
+    return file_sha256(path)
+
+
+def build_shards(
+    curriculum: Curriculum | str | Path,
+    tokenizer_dir: str | Path | None,
+    out_dir: str | Path,
+    *,
+    seq_len: int = 512,
+    workers: int = 1,
+    seed: int = 0,
+    shard_tokens: int = DEFAULT_SHARD_TOKENS,
+    val_rows: int = DEFAULT_VAL_ROWS,
+    progress: bool = True,
+) -> Path:
+    """Build (or finish building) the token shards of `curriculum` in `out_dir`; return the manifest path."""
+    if not isinstance(curriculum, Curriculum):
+        curriculum = load_curriculum(curriculum)
+    if seq_len < 2 or seq_len > 65536:
+        raise BuildError(f"seq_len must be in [2, 65536], got {seq_len}")
+    if tokenizer_dir is None:
+        from atomlm.tokenizer import default_tokenizer_dir
+
+        tokenizer_dir = default_tokenizer_dir()
+    tokenizer_dir = Path(tokenizer_dir).resolve()
+    tokenizer_hash = tokenizer_fingerprint(tokenizer_dir)
+    # Fail before any work if a source cannot be read.
+    specs = {name: curriculum.source_spec(name) for phase in curriculum.phases for name in (s.name for s in phase.sources)}
+    for spec in specs.values():
+        check_source_available(spec)
+
+    out_dir = Path(out_dir)
+    (out_dir / "train").mkdir(parents=True, exist_ok=True)
+    (out_dir / "val").mkdir(parents=True, exist_ok=True)
+    config = {
+        "format_version": FORMAT_VERSION,
+        "curriculum": curriculum.to_json(),
+        "tokenizer_sha256": tokenizer_hash,
+        "seq_len": seq_len,
+        "seed": seed,
+        "shard_tokens": shard_tokens,
+        "val_rows": val_rows,
+    }
+    _claim_output_dir(out_dir, config)
+
+    jobs = plan_jobs(curriculum, shard_tokens, val_rows, seq_len)
+    pending = [job for job in jobs if not _is_complete(out_dir, job)]
+    context = {
+        "tokenizer_dir": str(tokenizer_dir),
+        "seq_len": seq_len,
+        "seed": seed,
+        "out_dir": str(out_dir),
+        "specs": {name: asdict(spec) for name, spec in specs.items()},
+    }
+    _run_jobs(pending, context, workers, progress, already_done=len(jobs) - len(pending))
+    return _write_manifest(out_dir, jobs, config, curriculum, tokenizer_dir)
+
+
+def _claim_output_dir(out_dir: Path, config: dict) -> None:
+    path = out_dir / "build_config.json"
+    if path.exists():
+        existing = json.loads(path.read_text(encoding="utf-8"))
+        if existing != config:
+            changed = sorted(key for key in set(existing) | set(config) if existing.get(key) != config.get(key))
+            raise BuildError(
+                f"{out_dir} holds a build with different settings ({', '.join(changed)}); "
+                "use a new --out directory or delete this one"
+            )
+        return
+    _write_json_atomically(path, config)
+
+
+def _is_complete(out_dir: Path, job: ShardJob) -> bool:
+    record_path = out_dir / f"{job.stem}.json"
+    data_path = out_dir / f"{job.stem}.bin"
+    if not (record_path.is_file() and data_path.is_file()):
+        return False
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    return data_path.stat().st_size == record["rows"] * record["seq_len"] * 2
+
+
+def _run_jobs(jobs: list[ShardJob], context: dict, workers: int, progress: bool, already_done: int) -> None:
+    from tqdm import tqdm
+
+    total = already_done + len(jobs)
+    bar = tqdm(total=total, initial=already_done, unit="shard", desc="building shards", disable=not progress,
+               file=sys.stderr)
+    tokens_done = 0
+    try:
+        if workers <= 1 or len(jobs) <= 1:
+            for job in jobs:
+                record = build_one_shard(job, context)
+                tokens_done += record["tokens"]
+                bar.set_postfix(tokens=f"{tokens_done:,}")
+                bar.update()
+        else:
+            import multiprocessing
+
+            # spawn: the parent may hold tokenizer/threads state that must not be forked.
+            with multiprocessing.get_context("spawn").Pool(workers) as pool:
+                results = pool.imap_unordered(_build_one_shard_star, [(job, context) for job in jobs])
+                for record in results:
+                    tokens_done += record["tokens"]
+                    bar.set_postfix(tokens=f"{tokens_done:,}")
+                    bar.update()
+    finally:
+        bar.close()
+
+
+def _build_one_shard_star(arguments):
+    return build_one_shard(*arguments)
+
+
+_TOKENIZERS: dict = {}
+
+
+def _load_tokenizer(tokenizer_dir: str):
+    if tokenizer_dir not in _TOKENIZERS:
+        from atomlm.tokenizer import load_tokenizer
+
+        tokenizer = load_tokenizer(tokenizer_dir)
+        tokenizer.model_max_length = 1 << 62  # documents are packed here, not truncated
+        _TOKENIZERS[tokenizer_dir] = tokenizer
+    return _TOKENIZERS[tokenizer_dir]
+
+
+def special_token_ids(tokenizer) -> tuple[int, int]:
+    """(`<|endoftext|>` id, `<|pad|>` id) of an Atom tokenizer."""
+    end_id = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    pad_id = tokenizer.convert_tokens_to_ids("<|pad|>")
+    if end_id is None or pad_id is None or end_id == tokenizer.unk_token_id or pad_id == end_id:
+        raise BuildError("the tokenizer lacks distinct <|endoftext|> and <|pad|> tokens")
+    return end_id, pad_id
+
+
+class RowPacker:
+    """Packs documents into fixed-length rows without splitting any document that fits in a row."""
+
+    def __init__(self, seq_len: int, pad_id: int, open_rows: int = OPEN_ROWS):
+        self.seq_len, self.pad_id, self.max_open = seq_len, pad_id, open_rows
+        self.open: list[list[int]] = []
+        self.closed: list[list[int]] = []
+
+    def add(self, ids: list[int]) -> None:
+        seq_len = self.seq_len
+        whole = len(ids) - len(ids) % seq_len
+        for start in range(0, whole, seq_len):
+            self.closed.append(ids[start : start + seq_len])
+        piece = ids[whole:]
+        if not piece:
+            return
+        # Best fit: the open row with the least room that still holds the piece.
+        best = None
+        for index, row in enumerate(self.open):
+            room = seq_len - len(row)
+            if room >= len(piece) and (best is None or room < seq_len - len(self.open[best])):
+                best = index
+        if best is None:
+            if len(self.open) >= self.max_open:
+                fullest = max(range(len(self.open)), key=lambda index: len(self.open[index]))
+                self._close(self.open.pop(fullest))
+            best = len(self.open)
+            self.open.append([])
+        self.open[best].extend(piece)
+        if len(self.open[best]) == seq_len:
+            self._close(self.open.pop(best))
+
+    def _close(self, row: list[int]) -> None:
+        self.closed.append(row + [self.pad_id] * (self.seq_len - len(row)))
+
+    def finish(self) -> np.ndarray:
+        for row in self.open:
+            self._close(row)
+        self.open = []
+        if not self.closed:
+            return np.zeros((0, self.seq_len), dtype=np.uint16)
+        return np.asarray(self.closed, dtype=np.uint16)
+
+
+def build_one_shard(job: ShardJob, context: dict) -> dict:
+    """Tokenize and pack one shard, write it atomically, and return its record."""
+    tokenizer = _load_tokenizer(context["tokenizer_dir"])
+    end_id, pad_id = special_token_ids(tokenizer)
+    if len(tokenizer) > 65536:
+        raise BuildError(f"vocabulary of {len(tokenizer)} tokens does not fit uint16 shards")
+    spec = SourceSpec(**{**context["specs"][job.source], "text_fields": tuple(context["specs"][job.source]["text_fields"])})
+    seq_len = context["seq_len"]
+    # Mathematics problems are drawn fresh, so its validation rows come from their own seed
+    # stream; every other source is held out by content hash (`is_validation_document`).
+    holdout_by_hash = spec.kind != "mathematics"
+    split_seed = 0 if (job.split == "train" or holdout_by_hash) else 1
+    seed = stream_seed(context["seed"], job.phase_index, job.source, split_seed)
+    documents = iter_documents(
+        spec,
+        shard_index=job.shard_index,
+        shard_count=job.shard_count,
+        seed=seed,
+        stages=job.stages or (4,),
+        single_pass=(job.split == "val" and spec.kind in ("kjv", "local")),
+    )
+    want_validation = job.split == "val"
+    packer = RowPacker(seq_len, pad_id)
+    tokens = documents_used = 0
+    done = False
+    try:
+        while not done:
+            batch = []
+            for text in documents:
+                if not holdout_by_hash or is_validation_document(text) == want_validation:
+                    batch.append(text)
+                    if len(batch) == ENCODE_BATCH:
+                        break
+            if not batch:
+                break  # a single-pass validation source ran out of held-out documents
+            for ids in tokenizer(batch, add_special_tokens=False)["input_ids"]:
+                ids.append(end_id)
+                overshoot = tokens + len(ids) - job.token_target
+                if documents_used and overshoot > job.token_target - tokens:
+                    done = True  # stopping short is closer to the target than taking this document
+                    break
+                packer.add(ids)
+                tokens += len(ids)
+                documents_used += 1
+                if tokens >= job.token_target:
+                    done = True
+                    break
+    finally:
+        close = getattr(documents, "close", None)
+        if close:
+            close()
+    rows = packer.finish()
+    out_dir = Path(context["out_dir"])
+    data_path = out_dir / f"{job.stem}.bin"
+    temporary = data_path.with_suffix(".bin.tmp")
+    rows.tofile(temporary)
+    os.replace(temporary, data_path)
+    record = {
+        **asdict(job),
+        "stages": list(job.stages),
+        "file": f"{job.stem}.bin",
+        "seq_len": seq_len,
+        "rows": int(rows.shape[0]),
+        "documents": documents_used,
+        "tokens": tokens,
+        "sha256": file_sha256(data_path),
+    }
+    _write_json_atomically(out_dir / f"{job.stem}.json", record)
+    return record
+
+
+def _write_json_atomically(path: Path, data: dict) -> None:
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _write_manifest(out_dir: Path, jobs: list[ShardJob], config: dict, curriculum: Curriculum,
+                    tokenizer_dir: Path) -> Path:
+    tokenizer = _load_tokenizer(str(tokenizer_dir))
+    end_id, pad_id = special_token_ids(tokenizer)
+    shards = {"train": [], "val": []}
+    totals: dict = {}
+    for job in jobs:
+        record = json.loads((out_dir / f"{job.stem}.json").read_text(encoding="utf-8"))
+        shards[job.split].append(record)
+        key = f"{job.split}/{job.phase_index}/{job.source}"
+        entry = totals.setdefault(key, {"split": job.split, "phase_index": job.phase_index, "phase": job.phase,
+                                        "source": job.source, "documents": 0, "tokens": 0, "rows": 0})
+        for field_name in ("documents", "tokens", "rows"):
+            entry[field_name] += record[field_name]
+    for phase_index, phase in enumerate(curriculum.phases, start=1):
+        for source, target in phase.source_targets().items():
+            totals[f"train/{phase_index}/{source}"]["target_tokens"] = target
+    manifest = {
+        **config,
+        "dtype": "uint16",
+        "tokenizer_dir": str(tokenizer_dir),
+        "endoftext_id": end_id,
+        "pad_id": pad_id,
+        "shards": shards,
+        "totals": list(totals.values()),
+    }
+    path = out_dir / "manifest.json"
+    _write_json_atomically(path, manifest)
+    return path
