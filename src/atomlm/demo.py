@@ -1,5 +1,79 @@
-"""`atomlm demo` (in progress)."""
+"""`atomlm demo`: score the shipped Atom on the shipped ArithMark 2.0-compatible set and show it working."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MODEL_DIR = REPO_ROOT / "pretrained" / "atom2.7m"
+DEMO_PROMPTS = ["12 + 34 =", "59 + 45 =", "907 - 958 =", "23 * 47 =", "888 / 24 =", "(12 + -7) * 3 =",
+                "3 - 1440 / 30 =", "85 * (7 - 75) + 7 ="]
 
 
-def register(subparsers):
-    pass
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("demo", help="score the shipped model on ArithMark 2.0-compatible and show completions")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="exported model directory")
+    parser.add_argument("--data-path", type=Path, default=None, help="ArithMark file (default: the shipped set)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.set_defaults(handler=run_demo)
+
+
+def run_demo(args) -> int:
+    from atomlm.evaluation.benchmark_fusion_arithmark import (
+        default_data_path, format_report, load_model_and_tokenizer, read_arithmark_file, score_arithmark,
+    )
+    from atomlm.generate import complete
+
+    if not (args.model / "config.json").is_file():
+        raise SystemExit(
+            f"no model at {args.model}: train and export one with `atomlm train --config cpu --out runs/cpu` "
+            f"and `atomlm export --checkpoint runs/cpu --out {args.model}`"
+        )
+    data_path = args.data_path or default_data_path()
+    _, rows = read_arithmark_file(data_path)
+    model, tokenizer = load_model_and_tokenizer(str(args.model))
+    started = time.perf_counter()
+    result = score_arithmark(model, tokenizer, rows, batch_size=args.batch_size, progress=True)
+    seconds = time.perf_counter() - started
+    output = {
+        "model": str(args.model), "params": sum(p.numel() for p in model.parameters()), "dataset": str(data_path),
+        "results": {"arithmark_2.0": {k: result[k] for k in ("acc", "correct", "total")}},
+        "acc_norm": result["acc_norm"], "breakdowns": result["breakdowns"],
+    }
+    print(f"\nArithMark 2.0-compatible set ({data_path.name}), scored in {seconds:.1f} s with the official protocol:")
+    print(format_report(output))
+
+    print("\nGreedy completions (exact integer arithmetic as reference):")
+    print(f"{'prompt':>24} | {'model':>10} | {'true':>10} |")
+    for prompt in DEMO_PROMPTS:
+        answer = _exact_answer(prompt)
+        completion = complete(model, tokenizer, prompt, max_new_tokens=12, do_sample=False).strip().split()[:1]
+        completion = completion[0][:10] if completion else ""
+        mark = "ok" if completion == str(answer) else "x"
+        print(f"{prompt:>24} | {completion:>10} | {answer:>10} | {mark}")
+    return 0
+
+
+def _exact_answer(prompt: str) -> int:
+    """Exact value of an ArithMark-style integer expression (`/` exact in these prompts)."""
+    import ast
+    from fractions import Fraction
+
+    def evaluate(node):
+        if isinstance(node, ast.Expression):
+            return evaluate(node.body)
+        if isinstance(node, ast.Constant):
+            return Fraction(node.value)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -evaluate(node.operand)
+        if isinstance(node, ast.BinOp):
+            left, right = evaluate(node.left), evaluate(node.right)
+            operations = {ast.Add: left + right, ast.Sub: left - right, ast.Mult: left * right}
+            if isinstance(node.op, ast.Div):
+                return left / right
+            return operations[type(node.op)]
+        raise ValueError(f"not an integer expression: {prompt}")
+
+    value = evaluate(ast.parse(prompt.rstrip("= "), mode="eval"))
+    return int(value) if value.denominator == 1 else float(value)
