@@ -33,7 +33,8 @@ import sys
 import time
 from pathlib import Path
 
-import torch
+# torch and transformers are imported inside the functions that use them, so that building
+# the argument parser (e.g. for `atomlm --help`) stays fast.
 
 SCRIPT_DIR = Path(__file__).resolve().parent
 # Looked up in order when --data-path is omitted: the exported model directory's copy of the
@@ -249,62 +250,75 @@ def _keep_kwargs(model, keep):
 
 def _token_log_probs(logits, targets):
     """log p(target) at each position, computed in float32."""
+    import torch
+
     return torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
 
 
-@torch.inference_mode()
+def _pad(sequences, width, device):
+    """Right-pad token lists to `width`; returns (ids, mask). Pads repeat a real id (any id works:
+    causal attention keeps padding after a token from changing that token's output)."""
+    import torch
+
+    ids = [s + [s[-1] if s else 0] * (width - len(s)) for s in sequences]
+    mask = [[1] * len(s) + [0] * (width - len(s)) for s in sequences]
+    return torch.tensor(ids, device=device), torch.tensor(mask, device=device, dtype=torch.bool)
+
+
+def _forward_tails(model, cache, tails, device):
+    """Summed log-probs of tails[i][1:] given the cached shared part (one cache row per tail)."""
+    import torch
+
+    inputs = [tail[:-1] for tail in tails]
+    width = max(len(t) for t in inputs)
+    if width == 0:
+        return torch.zeros(len(tails), dtype=torch.float32, device=device)
+    input_ids, _ = _pad(inputs, width, device)
+    targets, mask = _pad([tail[1:] for tail in tails], width, device)
+    logits = model(input_ids=input_ids, past_key_values=cache, use_cache=True).logits
+    return (_token_log_probs(logits, targets) * mask).sum(-1)
+
+
 def _score_batch(model, batch, device):
-    """Per-item lists of (summed log-prob, token count) for every ending."""
+    """Per-item lists of summed log-probs, one per ending."""
+    import torch
+
     shared = torch.tensor([it["shared"] for it in batch], device=device)
-    n_endings = len(batch[0]["tails"])
-    if any(len(it["tails"]) != n_endings for it in batch):
-        n_endings = None
     # Logits are needed from the last ctx position on: it predicts the first ending token.
     keep = max(len(it["shared"]) - it["n_ctx"] for it in batch) + 1
     out = model(input_ids=shared, use_cache=True, **_keep_kwargs(model, keep))
-    shared_logits = out.logits[:, -keep:]
-    sums = []
-    rows_of_tails = []
-    for b, item in enumerate(batch):
-        start = len(item["shared"]) - item["n_ctx"]  # scored shared tokens (common prefix)
-        prefix_sum = 0.0
-        if start:
-            prefix_tokens = shared[b, item["n_ctx"]:]
-            prefix_sum = _token_log_probs(shared_logits[b, keep - 1 - start:keep - 1], prefix_tokens).sum().item()
-        first = torch.log_softmax(shared_logits[b, -1].float(), dim=-1)
-        sums.append([prefix_sum + first[tail[0]].item() for tail in item["tails"]])
-        rows_of_tails.extend(item["tails"])
+    log_probs = torch.log_softmax(out.logits[:, -keep:].float(), dim=-1)
 
-    tail_inputs = [tail[:-1] for tail in rows_of_tails]
-    longest = max(len(t) for t in tail_inputs)
-    if longest and n_endings:
-        # The shared part's cache serves all endings of its item: repeat it per ending.
+    # Common-prefix tokens (scored once per item) and each tail's first token.
+    n_scored = torch.tensor([len(it["shared"]) - it["n_ctx"] for it in batch], device=device)
+    prefix_targets = shared[:, shared.shape[1] - keep + 1:]
+    prefix_lp = log_probs[:, :-1].gather(-1, prefix_targets.unsqueeze(-1)).squeeze(-1)
+    positions = torch.arange(keep - 1, device=device)
+    prefix_sums = (prefix_lp * (positions >= keep - 1 - n_scored.unsqueeze(1))).sum(-1)
+    last = log_probs[:, -1]
+
+    n_endings = len(batch[0]["tails"])
+    if all(len(it["tails"]) == n_endings for it in batch):
+        first_ids = torch.tensor([[t[0] for t in it["tails"]] for it in batch], device=device)
+        first = last.gather(-1, first_ids)
         cache = out.past_key_values
+        # One cached shared part serves all endings of its item: repeat each cache row per ending.
         cache.batch_repeat_interleave(n_endings)
-        padded = torch.tensor([t + [t[-1] if t else 0] * (longest - len(t)) for t in tail_inputs], device=device)
-        tail_logits = model(input_ids=padded, past_key_values=cache, use_cache=True).logits
-        for row, tail in enumerate(rows_of_tails):
-            if len(tail) > 1:
-                targets = torch.tensor(tail[1:], device=device)
-                value = _token_log_probs(tail_logits[row, : len(tail) - 1], targets).sum().item()
-                sums[row // n_endings][row % n_endings] += value
-    elif longest:
-        # Items with different ending counts (ArithMark 3 may vary): score each item's tails alone.
-        for b, item in enumerate(batch):
-            single = model(input_ids=shared[b:b + 1], use_cache=True, **_keep_kwargs(model, 1))
-            cache = single.past_key_values
-            cache.batch_repeat_interleave(len(item["tails"]))
-            inputs = [t[:-1] for t in item["tails"]]
-            width = max(len(t) for t in inputs)
-            if not width:
-                continue
-            padded = torch.tensor([t + [t[-1] if t else 0] * (width - len(t)) for t in inputs], device=device)
-            logits = model(input_ids=padded, past_key_values=cache, use_cache=True).logits
-            for e, tail in enumerate(item["tails"]):
-                if len(tail) > 1:
-                    targets = torch.tensor(tail[1:], device=device)
-                    sums[b][e] += _token_log_probs(logits[e, : len(tail) - 1], targets).sum().item()
-    return sums
+        tails = [t for it in batch for t in it["tails"]]
+        rest = _forward_tails(model, cache, tails, device).view(len(batch), n_endings)
+        totals = prefix_sums.unsqueeze(1) + first + rest
+        return totals.tolist()
+
+    # Items with different ending counts (ArithMark 3 may vary): rerun each item's shared part.
+    results = []
+    for b, item in enumerate(batch):
+        single = model(input_ids=shared[b:b + 1], use_cache=True, **_keep_kwargs(model, 1))
+        cache = single.past_key_values
+        cache.batch_repeat_interleave(len(item["tails"]))
+        rest = _forward_tails(model, cache, item["tails"], device)
+        first = torch.stack([last[b, t[0]] for t in item["tails"]])
+        results.append((prefix_sums[b] + first + rest).tolist())
+    return results
 
 
 def _first_argmax(values):
@@ -337,6 +351,8 @@ def score_arithmark(model, tokenizer, rows, *, batch_size=64, device="cpu", prog
     operator_count, has_parentheses and any other known metadata key present) and
     ``predictions`` (one dict per row, in input order, with the per-ending scores).
     """
+    import torch
+
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if not rows:
@@ -352,9 +368,10 @@ def score_arithmark(model, tokenizer, rows, *, batch_size=64, device="cpu", prog
 
         iterator = tqdm(batches, desc="ArithMark", unit="batch")
     try:
-        for batch in iterator:
-            for item, item_scores in zip(batch, _score_batch(model, batch, device)):
-                scores[item["index"]] = item_scores
+        with torch.inference_mode():
+            for batch in iterator:
+                for item, item_scores in zip(batch, _score_batch(model, batch, device)):
+                    scores[item["index"]] = item_scores
     finally:
         model.train(was_training)
 
@@ -389,6 +406,8 @@ def score_arithmark(model, tokenizer, rows, *, batch_size=64, device="cpu", prog
 
 def load_model_and_tokenizer(name_or_path, device="cpu", dtype=None):
     """Load exactly as the official runner does: Auto classes, remote code, slow-tokenizer request."""
+    import torch
+
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if dtype is None or dtype == "auto":
@@ -409,6 +428,7 @@ def default_data_path():
 
 def run_benchmark(model_name, data_path=None, *, batch_size=64, device="cpu", dtype=None, progress=True):
     """Load a model and a data file, score them, and return the output JSON as a dict."""
+
     data_path = Path(data_path) if data_path else default_data_path()
     if data_path is None:
         raise FileNotFoundError("no --data-path given and no default ArithMark file found beside the script")
