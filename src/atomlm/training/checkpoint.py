@@ -180,9 +180,10 @@ def restore_rng_states(states: dict) -> None:
 def load_model_from_run(run_dir) -> tuple:
     """Rebuild the trained `AtomForCausalLM` of a run directory from its latest checkpoint.
 
-    Returns (model in eval mode, record) where record holds the resolved config, curriculum,
-    tokens seen, steps, wall time, hardware, final loss, the metrics plot path (or None) and the
-    checkpoint path. Raises `CheckpointError` naming the file when something is missing or corrupt.
+    Returns (model in eval mode, record) where record holds the resolved config (`config`), the
+    AtomConfig arguments (`atom_config`), `curriculum` (its JSON) and `curriculum_name`,
+    `tokenizer_dir`, `tokens_seen`, `steps`, `wall_time_s`, `hardware`, `final_loss`, `val_loss`,
+    `arithmark_acc`, `plot_path` (the metrics PNG, or None) and `checkpoint`. Raises `CheckpointError` naming the file when something is missing or corrupt.
     """
     from atomlm.modeling.configuration_atom import AtomConfig
     from atomlm.modeling.modeling_atom import AtomForCausalLM
@@ -213,7 +214,7 @@ def load_model_from_run(run_dir) -> tuple:
     record.update(
         steps=meta["step"],
         tokens_seen=meta.get("tokens_seen"),
-        plot_png=str(plot) if plot.exists() else None,
+        plot_path=str(plot) if plot.exists() else None,
         checkpoint=str(checkpoint),
     )
     return model.eval(), record

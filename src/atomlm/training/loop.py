@@ -65,6 +65,15 @@ def atom_config_kwargs(config: TrainConfig, tokenizer) -> dict:
     return kwargs
 
 
+def _training_mask(attention_mask: torch.Tensor) -> torch.Tensor | None:
+    """None when every row's padding is at the end: causal attention never lets a real token see a
+    later pad, and pads carry label -100, so the loss is unchanged while attention takes the
+    fast causal path instead of an explicit mask."""
+    if bool((attention_mask[:, 1:] <= attention_mask[:, :-1]).all()):
+        return None
+    return attention_mask
+
+
 def _autocast_factory(device: torch.device, precision: str):
     if precision == "bf16":
         return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
@@ -202,8 +211,9 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, con
     record = {
         "config": config.to_dict(),
         "atom_config": model_kwargs,
-        "curriculum": config.data.curriculum,
-        "curriculum_json": curriculum_description,
+        "curriculum_name": config.data.curriculum,
+        "curriculum": curriculum_description,
+        "tokenizer_dir": str(tokenizer_directory(config.data).resolve()),
         "parameters": parameters,
         "hardware": _hardware(context, fused),
         "final_loss": None,
@@ -269,7 +279,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, con
             with distributed.gradient_sync(model, sync=index == accumulation - 1), autocast():
                 output = model(
                     input_ids=batch["input_ids"].to(context.device),
-                    attention_mask=batch["attention_mask"].to(context.device),
+                    attention_mask=_training_mask(batch["attention_mask"].to(context.device)),
                     labels=batch["labels"].to(context.device),
                     num_items_in_batch=supervised,
                     use_cache=False,
@@ -287,7 +297,8 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, con
             recorder.log(message)
             raise NonFiniteLossError(message)
 
-        grad_norm = torch.nn.utils.clip_grad_norm_(raw_model.parameters(), config.optim.grad_clip)
+        clip = config.optim.grad_clip if config.optim.grad_clip > 0 else float("inf")  # <= 0: measure only
+        grad_norm = torch.nn.utils.clip_grad_norm_(raw_model.parameters(), clip)
         learning_rate = scheduler.get_last_lr()[0]
         optimizer.step()
         scheduler.step()
@@ -328,11 +339,11 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, con
         bar.close()
     if context.is_main:
         plot = plot_metrics(recorder.metrics_path, run_dir / PLOT_FILE)
-        record["plot_png"] = str(plot) if plot else None
+        record["plot_path"] = str(plot) if plot else None
         record["wall_time_s"] = wall_before + time.time() - started
         recorder.log(
             f"done: {total_steps} steps, {tokens_seen:,} tokens, final loss {record['final_loss']}, "
-            f"wall {record['wall_time_s']:.1f}s, plot {record['plot_png']}"
+            f"wall {record['wall_time_s']:.1f}s, plot {record['plot_path']}"
         )
     recorder.close()
     return record

@@ -1,0 +1,134 @@
+"""`atomlm train` as real processes: learning, exact resume after SIGKILL, torchrun parity,
+rank-0-only writes, NaN stop, corrupt checkpoints, export through the Auto classes."""
+
+import json
+import shutil
+import signal
+
+import pytest
+import torch
+
+from atomlm.training.metrics import read_metrics
+
+
+def _train_losses(run_dir):
+    return [r["loss"] for r in read_metrics(run_dir / "metrics.jsonl") if r["kind"] == "train"]
+
+
+def _final_weights(run_dir):
+    pointer = (run_dir / "checkpoints" / "latest").read_text().strip()
+    return torch.load(run_dir / "checkpoints" / pointer / "model.pt", weights_only=True)
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory, atomlm, make_config):
+    """An uninterrupted 12-step run of a tiny model (bf16 autocast, checkpoints every 4 steps)."""
+    root = tmp_path_factory.mktemp("baseline")
+    config = make_config(root / "tiny.json", run={"eval_every_steps": 6, "arithmark_rows": 16})
+    result = atomlm(["train", "--config", str(config), "--out", str(root / "run"), "--no-progress"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root / "run", config
+
+
+def test_run_lowers_loss_and_writes_its_directory(baseline):
+    run_dir, _ = baseline
+    losses = _train_losses(run_dir)
+    assert len(losses) == 12
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.5, losses
+    for name in ("config.json", "metrics.jsonl", "train_log.txt", "plot.png", "checkpoints/latest"):
+        assert (run_dir / name).exists(), name
+    log = (run_dir / "train_log.txt").read_text()
+    assert "parameters" in log and "world size 1" in log and "total steps 12" in log
+    evals = [r for r in read_metrics(run_dir / "metrics.jsonl") if r["kind"] == "eval"]
+    assert [r["step"] for r in evals] == [6, 12]
+    assert all("val_loss" in r and 0.0 <= r["arithmark_acc"] <= 100.0 for r in evals)
+    assert json.loads((run_dir / "config.json").read_text())["optim"]["max_steps"] == 12
+
+
+def test_killed_run_resumes_to_the_same_losses_and_weights(baseline, tmp_path, atomlm):
+    run_dir, config = baseline
+    resumed = tmp_path / "run"
+    killed = atomlm(
+        ["train", "--config", str(config), "--out", str(resumed), "--no-progress"],
+        env={"ATOMLM_DEBUG_SIGKILL_AFTER_STEP": "7"},
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert len(_train_losses(resumed)) == 7  # steps 5-7 ran after the step-4 checkpoint
+    again = atomlm(["train", "--config", str(config), "--out", str(resumed), "--resume", "--no-progress"])
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resumed from" in again.stderr
+    assert _train_losses(resumed) == _train_losses(run_dir)  # exact, not approximate
+    reference, continued = _final_weights(run_dir), _final_weights(resumed)
+    assert all(torch.equal(reference[name], continued[name]) for name in reference)
+
+
+def test_resume_refuses_a_corrupt_checkpoint(baseline, tmp_path, atomlm):
+    run_dir, config = baseline
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    latest = copy / "checkpoints" / (copy / "checkpoints" / "latest").read_text().strip()
+    with open(latest / "model.pt", "r+b") as handle:
+        handle.seek(100)
+        handle.write(b"garbage")
+    result = atomlm(["train", "--config", str(config), "--out", str(copy), "--resume", "--no-progress"])
+    assert result.returncode == 2
+    assert "model.pt: corrupt" in result.stderr and str(latest) in result.stderr
+
+
+def test_exported_run_loads_through_auto_classes(baseline, tmp_path, atomlm):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from atomlm.training.checkpoint import load_model_from_run
+
+    run_dir, _ = baseline
+    result = atomlm(["export", "--checkpoint", str(run_dir), "--out", str(tmp_path / "hf")])
+    assert result.returncode == 0, result.stderr[-3000:]
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "hf", trust_remote_code=True, dtype=torch.float32).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "hf", trust_remote_code=True)
+    inputs = tokenizer("12 + 34 = 46", return_tensors="pt", add_special_tokens=False)
+    trained, record = load_model_from_run(run_dir)
+    assert record["steps"] == 12 and record["tokens_seen"] == 12 * 8 * 64
+    with torch.no_grad():
+        torch.testing.assert_close(model(**inputs).logits, trained(**inputs).logits, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_equal_one_process_with_accumulation(tmp_path, atomlm, make_config):
+    config = make_config(
+        tmp_path / "fp32.json",
+        optim={"max_steps": 4},
+        run={"precision": "fp32", "checkpoint_every_steps": 0},
+    )
+    single = atomlm(["train", "--config", str(config), "--out", str(tmp_path / "one"), "--no-progress"])
+    assert single.returncode == 0, single.stderr[-3000:]
+    double = atomlm(
+        ["train", "--config", str(config), "--out", str(tmp_path / "two"), "--no-progress"], torchrun_nproc=2
+    )
+    assert double.returncode == 0, double.stderr[-3000:]
+    log = (tmp_path / "two" / "train_log.txt").read_text()
+    assert "accumulation 1" in log and "world size 2" in log and log.count("parameters") == 1  # rank 0 only
+    assert [r["step"] for r in read_metrics(tmp_path / "two" / "metrics.jsonl")] == [1, 2, 3, 4]
+    torch.testing.assert_close(_train_losses(tmp_path / "two"), _train_losses(tmp_path / "one"), rtol=1e-5, atol=1e-6)
+    one, two = _final_weights(tmp_path / "one"), _final_weights(tmp_path / "two")
+    for name in one:
+        torch.testing.assert_close(two[name], one[name], rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, atomlm, make_config):
+    config = make_config(
+        tmp_path / "explode.json",
+        optim={"lr": 1e30, "warmup_steps": 0, "grad_clip": 0.0},
+        run={"precision": "fp32", "checkpoint_every_steps": 1},
+    )
+    result = atomlm(["train", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress"])
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "loss is nan" in result.stderr.lower() or "loss is inf" in result.stderr.lower()
+    assert "last good checkpoint" in result.stderr
+    from atomlm.training.checkpoint import latest_checkpoint, load_checkpoint
+
+    _, _, meta = load_checkpoint(latest_checkpoint(tmp_path / "run"))
+    import re
+
+    failed_at = int(re.search(r"at step (\d+)", result.stderr).group(1))
+    assert meta["step"] == failed_at - 1  # the step before the bad one, not overwritten
+    assert not (tmp_path / "run" / "plot.png").exists()
