@@ -231,7 +231,8 @@ class AtomModel(AtomPreTrainedModel):
     ) -> tuple[torch.Tensor, Cache | None]:
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Atom: pass exactly one of input_ids or inputs_embeds")
-        use_cache = self.config.use_cache if use_cache is None else use_cache
+        if use_cache is None:
+            use_cache = self.config.use_cache and not self.training  # no cache to fill while training
         if use_cache and past_key_values is None:
             past_key_values = DynamicCache()
         if not use_cache:
