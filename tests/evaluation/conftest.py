@@ -37,11 +37,13 @@ def build_random_model_dir(directory, architecture="gpt2", seed=0):
     torch.manual_seed(seed)
     vocab = len(tokenizer)
     if architecture == "gpt2":
-        model = GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_layer=2, n_embd=32, n_head=2, n_positions=548))
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_layer=2, n_embd=32, n_head=2, n_positions=548,
+                                           bos_token_id=0, eos_token_id=0))
     else:
         model = LlamaForCausalLM(LlamaConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64,
                                              num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                                             max_position_embeddings=548))
+                                             max_position_embeddings=548, bos_token_id=0, eos_token_id=0,
+                                             pad_token_id=0))
     # Larger random weights make the endings' scores differ clearly (no near-ties to flip).
     with torch.no_grad():
         for parameter in model.parameters():
@@ -58,6 +60,14 @@ def gpt2_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def llama_dir(tmp_path_factory):
     return build_random_model_dir(tmp_path_factory.mktemp("llama"), "llama", seed=1)
+
+
+@pytest.fixture(scope="session")
+def atom_dir(tmp_path_factory):
+    """A small random-init Atom exported as a complete HF directory (remote code)."""
+    from atomlm.export import export_random_init
+
+    return export_random_init(tmp_path_factory.mktemp("atom"), seed=0, num_hidden_layers=2)
 
 
 def write_rows(path, rows):
