@@ -103,6 +103,9 @@ class RunSettings:
     val_batches: int = 4
     arithmark_rows: int = 200
     arithmark_batch_size: int = 64
+    # Bounds each collective, including other ranks waiting while rank 0 builds shards on first
+    # use; for big curricula run `atomlm data build` first rather than raising this.
+    distributed_timeout_minutes: float = 60.0
 
 
 @dataclass(frozen=True)

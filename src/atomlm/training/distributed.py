@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -39,15 +40,21 @@ def _pick_device(preference: str, local_rank: int) -> torch.device:
     return torch.device("cpu")
 
 
-def init_distributed(device_preference: str = "auto") -> DistributedContext:
-    """Join the torchrun process group if there is one; choose this process's device."""
+def init_distributed(device_preference: str = "auto", timeout_minutes: float = 60.0) -> DistributedContext:
+    """Join the torchrun process group if there is one; choose this process's device.
+
+    `timeout_minutes` bounds every collective, including the barrier where other ranks wait
+    while rank 0 builds the token shards on first use.
+    """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = _pick_device(device_preference, local_rank)
     if world_size > 1 and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
+        dist.init_process_group(
+            backend=backend, rank=rank, world_size=world_size, timeout=timedelta(minutes=timeout_minutes)
+        )
     return DistributedContext(rank=rank, local_rank=local_rank, world_size=world_size, device=device)
 
 

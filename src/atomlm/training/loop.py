@@ -133,7 +133,7 @@ def _hardware(context, fused: bool) -> dict:
 
 def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = True) -> dict:
     """Train (or continue with `resume`) a model into `run_dir`; returns the final record."""
-    context = distributed.init_distributed(config.run.device)
+    context = distributed.init_distributed(config.run.device, config.run.distributed_timeout_minutes)
     try:
         return _train(config, Path(run_dir), resume, progress, context)
     finally:
