@@ -200,7 +200,8 @@ def _run_jobs(jobs: list[ShardJob], context: dict, workers: int, progress: bool,
             import multiprocessing
 
             # spawn: the parent may hold tokenizer/threads state that must not be forked.
-            with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            with multiprocessing.get_context("spawn").Pool(workers, initializer=_exit_with_parent,
+                                                           initargs=(os.getpid(),)) as pool:
                 results = pool.imap_unordered(_build_one_shard_star, [(job, context) for job in jobs])
                 for record in results:
                     tokens_done += record["tokens"]
@@ -208,6 +209,19 @@ def _run_jobs(jobs: list[ShardJob], context: dict, workers: int, progress: bool,
                     bar.update()
     finally:
         bar.close()
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    # A killed build must not leave workers writing shards behind it.
+    import threading
+    import time
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _build_one_shard_star(arguments):
