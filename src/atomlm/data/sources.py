@@ -238,7 +238,7 @@ def iter_documents(
     """Endless (or, for hub streams, until exhausted) documents of one shard of `spec`.
 
     Generators are seeded from (`seed`, `shard_index`); finite sources (KJV, local files) deal
-    documents round-robin to shards and start a new epoch when they run out (unless
+    documents round-robin to shards (KJV in a seeded order per epoch, local files in file order) and start a new epoch when they run out (unless
     `single_pass`, which stops after one epoch).
     """
     if not 0 <= shard_index < shard_count:
@@ -253,7 +253,15 @@ def iter_documents(
         from atomlm.offline_text import kjv_chapters
 
         chapters = list(kjv_chapters())
-        yield from _round_robin_epochs(lambda: chapters, shard_index, shard_count, spec.name, single_pass)
+        epochs = iter(range(1 << 62))
+
+        def shuffled_chapters():
+            # A fresh seeded order per epoch, so phases (seeded differently) read different chapters.
+            order = list(chapters)
+            random.Random(stream_seed(seed, next(epochs))).shuffle(order)
+            return order
+
+        yield from _round_robin_epochs(shuffled_chapters, shard_index, shard_count, spec.name, single_pass)
     elif spec.kind == "local":
         files = local_files(spec.path)
         yield from _round_robin_epochs(
