@@ -131,6 +131,20 @@ def _hardware(context, fused: bool) -> dict:
     return info
 
 
+def _log_curriculum_coverage(loader, config: TrainConfig, log) -> None:
+    """Say how much of the curriculum the run's token budget reaches: a budget shorter than the
+    curriculum never sees its last phases; a longer one repeats it."""
+    run_rows = config.optim.max_steps * config.optim.global_batch_size
+    reached = []
+    for name, first_row, _end_row in loader.phase_boundaries():
+        if first_row < run_rows:
+            reached.append(name)
+    log(
+        f"data: {loader.num_rows:,} train rows of {config.data.seq_len} tokens; the run uses {run_rows:,} rows "
+        f"({run_rows / loader.num_rows:.2f} passes), reaching phases {', '.join(reached) or 'none'}"
+    )
+
+
 def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = True) -> dict:
     """Train (or continue with `resume`) a model into `run_dir`; returns the final record."""
     context = distributed.init_distributed(config.run.device, config.run.distributed_timeout_minutes)
@@ -197,6 +211,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, con
         rank=context.rank, world_size=context.world_size, start_row=next_row, loop=True,
     )
     batches = iter(loader)
+    _log_curriculum_coverage(loader, config, recorder.log)
     probe = ArithmarkProbe(tokenizer, config.run.arithmark_rows, config.run.arithmark_batch_size, recorder.log)
 
     parameters = sum(p.numel() for p in raw_model.parameters())
