@@ -27,7 +27,12 @@ def tiny_config(shard_cache: Path, **sections) -> dict:
         "model": {"overrides": dict(TINY_MODEL)},
         "data": {"curriculum": "smoke", "seq_len": 64, "shard_cache_dir": str(shard_cache)},
         "optim": {"max_steps": 12, "global_batch_size": 8, "micro_batch_size": 4, "lr": 3e-3, "warmup_steps": 2},
-        "run": {"checkpoint_every_steps": 4, "eval_every_steps": 0, "arithmark_rows": 0, "keep_checkpoints": 10},
+        "run": {
+            "checkpoint_every_steps": 4, "eval_every_steps": 0, "arithmark_rows": 0, "keep_checkpoints": 10,
+            # one thread: the tiny model gains nothing from two, and OpenMP spin-waits badly
+            # when the test machine is oversubscribed
+            "threads": 1,
+        },
     }
     for section, values in sections.items():
         config[section].update(values)

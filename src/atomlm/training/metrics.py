@@ -118,7 +118,7 @@ def plot_metrics(metrics_path: Path, out_path: Path) -> Path | None:
     if accuracy:
         acc_axis.plot([r["tokens"] for r in accuracy], [r["arithmark_acc"] for r in accuracy], "o-")
     acc_axis.axhline(25.0, color="grey", linestyle="--", linewidth=0.8, label="chance")
-    acc_axis.set(xlabel="tokens", ylabel="accuracy (%)", title="ArithMark slice")
+    acc_axis.set(xlabel="tokens", ylabel="accuracy (%)", title="ArithMark slice", ylim=(0, 100))
     acc_axis.legend()
     acc_axis.grid(alpha=0.3)
     figure.tight_layout()
