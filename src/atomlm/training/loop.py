@@ -347,6 +347,8 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, con
         ):
             save(done)
             last_checkpoint_time = time.time()
+        if window_tokens == 0:
+            window_start = time.time()  # throughput counts training time, not eval/checkpoint pauses
         if done == kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
 
