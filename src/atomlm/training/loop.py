@@ -167,7 +167,10 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, con
     _check_run_dir(run_dir, config, resume)
     recorder = RunRecorder(run_dir, enabled=context.is_main)
     if context.is_main:
-        (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        # atomic: other ranks may be reading it in _check_run_dir on --resume
+        temporary = run_dir / ".config.json.tmp"
+        temporary.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        os.replace(temporary, run_dir / "config.json")
     accumulation = config.accumulation_steps(context.world_size)
     seed_everything(config.run.seed)
 
@@ -196,8 +199,10 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, con
         recorder.truncate_after(start_step)
         resumed_record = meta.get("record", {})
         recorder.log(f"resumed from {latest} (step {start_step}, {tokens_seen:,} tokens)")
-    elif resume:
-        recorder.log(f"--resume: no checkpoint in {run_dir} yet, starting fresh")
+    else:
+        recorder.truncate_after(0)  # metrics of an earlier attempt that never checkpointed
+        if resume:
+            recorder.log(f"--resume: no checkpoint in {run_dir} yet, starting fresh")
 
     raw_model = model
     if config.run.compile:
