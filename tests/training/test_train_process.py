@@ -132,3 +132,22 @@ def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, atomlm, m
     failed_at = int(re.search(r"at step (\d+)", result.stderr).group(1))
     assert meta["step"] == failed_at - 1  # the step before the bad one, not overwritten
     assert not (tmp_path / "run" / "plot.png").exists()
+
+
+def test_smoke_preset_trains_full_model(tmp_path, atomlm, shard_cache):
+    result = atomlm([
+        "train", "--config", "smoke", "--out", str(tmp_path / "run"), "--max-steps", "16", "--no-progress",
+        "--set", f"data.shard_cache_dir={shard_cache}", "--set", "run.eval_every_steps=0", "--set", "run.threads=1",
+    ])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "parameters 2,738,880" in result.stderr and "total steps 16" in result.stderr
+    losses = _train_losses(tmp_path / "run")
+    assert len(losses) == 16 and sum(losses[-3:]) < sum(losses[:3]) - 3 * 1.0, losses
+
+
+def test_bad_config_and_mismatched_resume_fail_clearly(baseline, tmp_path, atomlm):
+    run_dir, config = baseline
+    result = atomlm(["train", "--config", str(config), "--out", str(run_dir), "--no-progress"])
+    assert result.returncode == 2 and "already holds a run; pass --resume" in result.stderr
+    result = atomlm(["train", "--config", str(config), "--out", str(run_dir), "--resume", "--set", "optim.lr=0.5"])
+    assert result.returncode == 2 and "optim.lr: saved 0.003, now 0.5" in result.stderr

@@ -25,6 +25,8 @@ def register(subparsers) -> None:
 
 
 def run_train(args) -> int:
+    from atomlm.data.curriculum import CurriculumError
+    from atomlm.data.shards import BuildError
     from atomlm.training.checkpoint import CheckpointError
     from atomlm.training.config import ConfigError, apply_overrides, load_config
     from atomlm.training.loop import NonFiniteLossError, train
@@ -37,7 +39,7 @@ def run_train(args) -> int:
         if assignments:
             config = apply_overrides(config, assignments)
         train(config, args.out, resume=args.resume, progress=not args.no_progress)
-    except (ConfigError, CheckpointError, NonFiniteLossError) as error:
+    except (ConfigError, CheckpointError, NonFiniteLossError, CurriculumError, BuildError) as error:
         print(f"atomlm train: error: {error}", file=sys.stderr)
         return 2
     return 0
