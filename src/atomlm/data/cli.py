@@ -41,12 +41,12 @@ def register(subparsers):
 
 
 def _register_extra(data_sub) -> None:
-    # Hook for sub-verbs owned by other modules (the evaluation team's ArithMark generator).
-    try:
-        from atomlm.evaluation.arithmark_generator import register_arithmark_command
-    except ImportError:
-        return
+    # Benchmark-file generators live with the evaluation code that reads those files.
+    from atomlm.evaluation.arithmark_generator import register_arithmark_command
+    from atomlm.evaluation.arithmark_v1_generator import register_arithmark_v1_command
+
     register_arithmark_command(data_sub)
+    register_arithmark_v1_command(data_sub)
 
 
 def _arithmetic(args) -> int:

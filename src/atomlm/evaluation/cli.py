@@ -1,4 +1,5 @@
-"""`atomlm eval` verbs: `arithmark` (the ArithMark runner) and `int-index` (leaderboard index)."""
+"""`atomlm eval` verbs: `arithmark` (the ArithMark runner), `exact-match` (greedy generation) and
+`int-index` (leaderboard index)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,29 @@ def _run_int_index(args) -> int:
     return 0
 
 
+def _run_exact_match(args) -> int:
+    import json
+
+    from atomlm.evaluation.benchmark_fusion_arithmark import (
+        default_data_path, load_model_and_tokenizer, read_arithmark_file,
+    )
+    from atomlm.evaluation.exact_match import exact_match
+
+    data_path = args.data_path or default_data_path()
+    _, rows = read_arithmark_file(data_path)
+    model, tokenizer = load_model_and_tokenizer(args.model, device=args.device)
+    result = exact_match(model, tokenizer, rows, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+                         device=args.device, progress=True)
+    print(f"greedy exact match: {result['acc']:.2f}% ({result['correct']}/{result['total']}) on {data_path}")
+    for key, table in result["breakdowns"].items():
+        for value, cell in table.items():
+            print(f"{key:>16} {value:>8} | {cell['acc']:6.2f}% of {cell['total']}")
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps({"model": str(args.model), "dataset": str(data_path), **result}, indent=2))
+    return 0
+
+
 def register(subparsers):
     """Add the `eval` verb with its `arithmark` and `int-index` sub-verbs."""
     from atomlm.evaluation.benchmark_fusion_arithmark import add_arguments
@@ -43,6 +67,17 @@ def register(subparsers):
     arithmark = verbs.add_parser("arithmark", help="score ArithMark 2.0 / v1 / 3 (official protocol)")
     add_arguments(arithmark)
     arithmark.set_defaults(handler=_run_arithmark)
+
+    from pathlib import Path
+
+    generation = verbs.add_parser("exact-match", help="greedy generation: does the model write the right answer?")
+    generation.add_argument("--model", required=True, help="HF model directory or hub id")
+    generation.add_argument("--data-path", type=Path, default=None, help="ArithMark file (default: the shipped set)")
+    generation.add_argument("--batch-size", type=int, default=64)
+    generation.add_argument("--max-new-tokens", type=int, default=12)
+    generation.add_argument("--device", default="cpu")
+    generation.add_argument("--output", type=Path, default=None, help="write the result JSON here")
+    generation.set_defaults(handler=_run_exact_match)
 
     index = verbs.add_parser("int-index", help="Open SLM leaderboard Int Index from scores or result files")
     for name, label in (("hellaswag", "HellaSwag"), ("arc_easy", "ARC-Easy"), ("arc_challenge", "ARC-Challenge"),
