@@ -217,7 +217,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, con
     )
     batches = iter(loader)
     _log_curriculum_coverage(loader, config, recorder.log)
-    probe = ArithmarkProbe(tokenizer, config.run.arithmark_rows, config.run.arithmark_batch_size, recorder.log)
+    probe = ArithmarkProbe(tokenizer, config.run.arithmark_rows, config.run.arithmark_batch_size)
 
     parameters = sum(p.numel() for p in raw_model.parameters())
     total_steps = config.optim.max_steps

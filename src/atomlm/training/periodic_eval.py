@@ -44,31 +44,28 @@ def validation_loss(model, shard_dir, *, batch_size: int, batches: int, device, 
 
 
 class ArithmarkProbe:
-    """ArithMark accuracy on the first `rows` rows of the shipped benchmark file.
+    """ArithMark accuracy on `rows` evenly spaced rows of the shipped benchmark file (0: off)."""
 
-    Skips (with one warning through `warn`) only when the evaluation module is not installed.
-    """
-
-    def __init__(self, tokenizer, rows: int, batch_size: int, warn):
+    def __init__(self, tokenizer, rows: int, batch_size: int):
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.rows = None
         if rows <= 0:
             return
-        try:
-            from atomlm.evaluation.benchmark_fusion_arithmark import (
-                default_data_path,
-                load_arithmark_rows,
-                score_arithmark,
-            )
-        except ImportError as error:
-            warn(f"ArithMark evaluation skipped: atomlm.evaluation is not available ({error})")
-            return
+        from atomlm.evaluation.benchmark_fusion_arithmark import (
+            default_data_path,
+            load_arithmark_rows,
+            score_arithmark,
+        )
+
         path = default_data_path()
         if path is None:
             raise FileNotFoundError("ArithMark evaluation: no benchmark data file is installed (set run.arithmark_rows=0 to skip)")
         self._score = score_arithmark
-        self.rows = load_arithmark_rows(path)[:rows]
+        # Evenly spaced rows: the file is ordered by difficulty, so its head would be easy only.
+        all_rows = load_arithmark_rows(path)
+        stride = max(1, len(all_rows) // rows)
+        self.rows = all_rows[::stride][:rows]
 
     @property
     def enabled(self) -> bool:
