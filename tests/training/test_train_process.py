@@ -151,3 +151,17 @@ def test_bad_config_and_mismatched_resume_fail_clearly(baseline, tmp_path, atoml
     assert result.returncode == 2 and "already holds a run; pass --resume" in result.stderr
     result = atomlm(["train", "--config", str(config), "--out", str(run_dir), "--resume", "--set", "optim.lr=0.5"])
     assert result.returncode == 2 and "optim.lr: saved 0.003, now 0.5" in result.stderr
+
+
+def test_init_from_continues_from_another_runs_weights(baseline, tmp_path, atomlm, make_config):
+    run_dir, _ = baseline
+    config = make_config(tmp_path / "continue.json", model={"init_from": str(run_dir)}, optim={"max_steps": 2})
+    result = atomlm(["train", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"initialised from {run_dir}" in (tmp_path / "run" / "train_log.txt").read_text()
+    first_loss = _train_losses(tmp_path / "run")[0]
+    assert first_loss < _train_losses(run_dir)[0] - 0.5  # starts where the other run ended, not from scratch
+
+    wider = make_config(tmp_path / "wider.json", model={"init_from": str(run_dir), "overrides": {"hidden_size": 32}})
+    result = atomlm(["train", "--config", str(wider), "--out", str(tmp_path / "bad"), "--no-progress"])
+    assert result.returncode != 0 and "architecture does not match" in result.stderr

@@ -145,6 +145,18 @@ def _log_curriculum_coverage(loader, config: TrainConfig, log) -> None:
     )
 
 
+def _load_initial_weights(model, run_dir, log) -> None:
+    """Start from the weights of another run's latest checkpoint (continued pretraining)."""
+    initial, record = checkpoints.load_model_from_run(run_dir)
+    try:
+        model.load_state_dict(initial.state_dict())
+    except RuntimeError as error:
+        raise ConfigError(
+            f"model.init_from={run_dir}: its architecture does not match this config ({str(error).splitlines()[0]})"
+        ) from None
+    log(f"initialised from {run_dir} (step {record.get('steps')}, {record.get('tokens_seen') or 0:,} tokens)")
+
+
 def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = True) -> dict:
     """Train (or continue with `resume`) a model into `run_dir`; returns the final record."""
     context = distributed.init_distributed(config.run.device, config.run.distributed_timeout_minutes)
@@ -203,6 +215,8 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, con
         recorder.truncate_after(0)  # metrics of an earlier attempt that never checkpointed
         if resume:
             recorder.log(f"--resume: no checkpoint in {run_dir} yet, starting fresh")
+        if config.model.init_from:
+            _load_initial_weights(model, config.model.init_from, recorder.log)
 
     raw_model = model
     if config.run.compile:
