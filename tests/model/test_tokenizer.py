@@ -81,3 +81,12 @@ def test_trainer_names_the_bad_line(tmp_path):
                              "--input", str(corpus)], capture_output=True, text=True)
     assert result.returncode != 0
     assert f"{corpus}:2" in result.stderr and "'text'" in result.stderr
+
+
+def test_shipped_tokenizer_carries_the_current_wrapper():
+    """The copy of tokenization_atom.py beside the shipped tokenizer must not drift from the package's."""
+    from atomlm.modeling import tokenization_atom
+    from atomlm.tokenizer import default_tokenizer_dir
+
+    shipped = default_tokenizer_dir() / "tokenization_atom.py"
+    assert shipped.read_text() == open(tokenization_atom.__file__).read()
