@@ -10,7 +10,6 @@ because digits are single-byte atoms.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import shutil
@@ -106,11 +105,6 @@ def save_tokenizer(tokenizer: Tokenizer, out_dir: str | Path) -> Path:
 
     shutil.copyfile(tokenization_atom.__file__, out_dir / "tokenization_atom.py")
     return out_dir
-
-
-def tokenizer_hash(tokenizer_dir: str | Path) -> str:
-    """sha256 of `tokenizer.json`: identifies a tokenizer in data manifests."""
-    return hashlib.sha256((Path(tokenizer_dir) / "tokenizer.json").read_bytes()).hexdigest()
 
 
 def default_training_texts(seed: int = 0, arithmetic_lines: int = 20000) -> Iterator[str]:

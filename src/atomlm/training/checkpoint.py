@@ -14,12 +14,13 @@ moment leaves either the previous checkpoint or the new one, never a half-writte
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
 import shutil
 from pathlib import Path
+
+from atomlm.data.shards import file_sha256
 
 MODEL_FILE = "model.pt"
 STATE_FILE = "training_state.pt"
@@ -33,14 +34,6 @@ class CheckpointError(RuntimeError):
 
 def checkpoints_dir(run_dir: Path) -> Path:
     return Path(run_dir) / "checkpoints"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -81,7 +74,7 @@ def save_checkpoint(run_dir: Path, step: int, model_state: dict, training_state:
     meta = {
         **meta,
         "step": step,
-        "sha256": {f: _sha256(temporary / f) for f in (MODEL_FILE, STATE_FILE)},
+        "sha256": {f: file_sha256(temporary / f) for f in (MODEL_FILE, STATE_FILE)},
     }
     with open(temporary / META_FILE, "w") as handle:
         json.dump(meta, handle, indent=2)
@@ -135,7 +128,7 @@ def load_checkpoint(checkpoint_dir: Path) -> tuple[dict, dict, dict]:
         if not path.exists():
             raise CheckpointError(f"{path}: missing from checkpoint")
         expected = meta.get("sha256", {}).get(file_name)
-        actual = _sha256(path)
+        actual = file_sha256(path)
         if expected != actual:
             raise CheckpointError(
                 f"{path}: corrupt (sha256 {actual[:12]}... does not match {str(expected)[:12]}... recorded in {META_FILE})"
