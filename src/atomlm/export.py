@@ -70,11 +70,9 @@ def _arithmark_runner_files() -> list[tuple[Path, str]]:
     return [(source, name) for source, name in candidates if source.is_file()]
 
 
-def _default_curriculum_json() -> dict | None:
-    try:
-        from atomlm.data.curriculum import load_curriculum
-    except ImportError:
-        return None
+def _default_curriculum_json() -> dict:
+    from atomlm.data.curriculum import load_curriculum
+
     return load_curriculum("atom2.7m").to_json()
 
 
@@ -84,14 +82,14 @@ def check_tokenizer_matches(config, tokenizer_dir: Path) -> None:
 
     from atomlm.tokenizer.training import arithmetic_vocabulary
 
-    vocabulary = arithmetic_vocabulary(Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json")))
-    for field, expected in vocabulary.items():
+    tokenizer = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json"))
+    for field, expected in arithmetic_vocabulary(tokenizer).items():
         if getattr(config, field) != expected:
             raise ValueError(
                 f"model config {field}={getattr(config, field)} does not match tokenizer {tokenizer_dir} "
                 f"({expected}); the model was trained with another tokenizer"
             )
-    size = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json")).get_vocab_size()
+    size = tokenizer.get_vocab_size()
     if size > config.vocab_size:
         raise ValueError(f"tokenizer {tokenizer_dir} has {size} tokens but the model only {config.vocab_size}")
 
@@ -178,8 +176,7 @@ def _write_directory(model, tokenizer_dir, out_dir, curriculum, training_record,
     if isinstance(curriculum, str):
         curriculum = json.loads(curriculum)
     curriculum = curriculum if curriculum is not None else _default_curriculum_json()
-    if curriculum is not None:
-        (out_dir / "pretraining_curriculum.json").write_text(json.dumps(curriculum, indent=2) + "\n")
+    (out_dir / "pretraining_curriculum.json").write_text(json.dumps(curriculum, indent=2) + "\n")
     if training_record is not None:
         (out_dir / "training_record.json").write_text(json.dumps(training_record, indent=2, default=str) + "\n")
         plot = training_record.get("plot_path")
