@@ -89,3 +89,36 @@ def test_offline_generators_are_seeded():
     chapters = list(itertools.islice(iter_documents(SOURCES["kjv"]), 2))
     assert chapters == list(itertools.islice(iter_documents(SOURCES["kjv"]), 2))
     assert any(c.startswith("In the beginning God created") for c in iter_documents(SOURCES["kjv"], single_pass=True))
+
+
+def test_hub_stream_reads_config_split_and_text_column(tmp_path):
+    # A dataset repository laid out as on the hub (card YAML with configs, parquet files), read
+    # through the same datasets.load_dataset(..., streaming=True) call as a real hub source.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from dataclasses import replace
+
+    from atomlm.data.sources import _hub_documents
+
+    spec = SOURCES["ultra-fineweb-l3-qa"]
+    (tmp_path / "data" / "qa").mkdir(parents=True)
+    (tmp_path / "data" / "style").mkdir(parents=True)
+    for part in range(2):
+        texts = [f"question {part}-{i}? answer {i}." for i in range(5)]
+        pq.write_table(pa.table({"uid": [f"{part}-{i}" for i in range(5)], "content": texts, "style": ["qa"] * 5}),
+                       tmp_path / "data" / "qa" / f"part-{part}.parquet")
+    pq.write_table(pa.table({"content": ["not this config"]}), tmp_path / "data" / "style" / "part-0.parquet")
+    (tmp_path / "README.md").write_text(
+        "---\nconfigs:\n"
+        f"- config_name: {spec.config}\n  data_files:\n  - split: {spec.split}\n    path: data/qa/*.parquet\n"
+        "- config_name: other\n  data_files:\n  - split: train\n    path: data/style/*.parquet\n---\n"
+    )
+    local = replace(spec, dataset_id=str(tmp_path))
+    documents = list(itertools.islice(_hub_documents(local, 0, 1), 10))
+    assert sorted(documents) == sorted(f"question {p}-{i}? answer {i}." for p in range(2) for i in range(5))
+    halves = [list(itertools.islice(_hub_documents(local, index, 2), 5)) for index in range(2)]
+    assert sorted(halves[0] + halves[1]) == sorted(documents)
+    with pytest.raises(SourceError, match="ran out of documents"):
+        list(_hub_documents(local, 0, 1))
+    with pytest.raises(SourceError, match="no string field"):
+        next(_hub_documents(replace(local, text_fields=("text",)), 0, 1))

@@ -64,6 +64,23 @@ def test_predictions_equal_naive_protocol(request, model_fixture, rows):
     assert result["acc"] == pytest.approx(100.0 * hits / len(rows))
 
 
+@pytest.mark.parametrize("model_fixture", ["gpt2_dir", "atom_dir"])
+def test_items_with_different_ending_counts_share_a_batch(request, model_fixture, tmp_path):
+    # ArithMark 3 rows may carry 2..n endings; one-token, equal and unequal tails all mix.
+    rng = random.Random(5)
+    records = []
+    for index in range(12):
+        count = 2 + index % 4
+        endings = sorted({f" {rng.randint(0, 10 ** rng.randint(1, 5))}" for _ in range(count + 3)})[:count]
+        records.append({"ctx": f"{rng.randint(0, 99)} + {rng.randint(0, 99)} =", "endings": endings,
+                        "label": str(rng.randrange(len(endings))), "category": "mixed"})
+    rows = load_arithmark_rows(write_rows(tmp_path / "v3.jsonl", records))
+    model, tokenizer = load_model_and_tokenizer(str(request.getfixturevalue(model_fixture)))
+    result = score_arithmark(model, tokenizer, rows, batch_size=12)
+    for row, prediction in zip(rows, result["predictions"]):
+        assert prediction["scores"] == pytest.approx(naive_scores(model, tokenizer, row), abs=1e-3)
+
+
 def test_batch_size_does_not_change_results(gpt2_dir, rows):
     model, tokenizer = load_model_and_tokenizer(str(gpt2_dir))
     reference = score_arithmark(model, tokenizer, rows, batch_size=1)

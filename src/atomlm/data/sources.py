@@ -65,42 +65,54 @@ SOURCES: dict[str, SourceSpec] = {
         SourceSpec(
             "ultra-fineweb", "hub", "OpenBMB's classifier-filtered FineWeb (English split)",
             dataset_id="openbmb/Ultra-FineWeb", config="default", split="en", text_fields=("content", "text"),
-            verified="id, config 'default' and split 'en' (data/ultrafineweb_en/*) from the hub card; "
-            "text column 'content' from the card's feature list (not re-checked against a file)",
+            verified="config 'default' with split 'en' (data_files data/ultrafineweb_en/*) and features "
+            "content/score/source from the dataset card YAML (a copy of the hub README as of 2026-08-20; also "
+            "cardData.configs of huggingface.co/api/datasets/openbmb/Ultra-FineWeb)",
             card_name="Ultra-FineWeb",
         ),
         SourceSpec(
             "fineweb-edu", "hub", "HuggingFaceFW educational web pages",
             dataset_id="HuggingFaceFW/fineweb-edu", config="default", split="train", text_fields=("text",),
-            verified="id and 'text' column from the hub card; use config 'sample-10BT' for a smaller sample",
+            verified="config 'default' (split 'train', data/*/*) and 'text' feature from the dataset card YAML "
+            "(hub README); config 'sample-10BT' (sample/10BT/*) is the smaller sample",
             card_name="FineWeb-Edu",
         ),
         SourceSpec(
             "finemath", "hub", "HuggingFaceTB FineMath, quality >= 3",
             dataset_id="HuggingFaceTB/finemath", config="finemath-3plus", split="train", text_fields=("text",),
-            verified="id and config 'finemath-3plus' (folder finemath-3plus/train) from the hub tree",
+            verified="config 'finemath-3plus' (split 'train', finemath-3plus/train-*) and 'text' feature from "
+            "the dataset card YAML (hub README, dataset_info + configs)",
             card_name="FineMath",
         ),
         SourceSpec(
             "cosmopedia-v2", "hub", "Cosmopedia v2 synthetic textbooks from the SmolLM corpus",
             dataset_id="HuggingFaceTB/smollm-corpus", config="cosmopedia-v2", split="train", text_fields=("text",),
-            verified="id and config named in the brief; not re-checked against the hub here",
+            verified="config 'cosmopedia-v2', split 'train' and 'text (string)' feature from the dataset card "
+            "(its 'Dataset Features' list and load_dataset(..., 'cosmopedia-v2', split='train') example, via a "
+            "ModelScope mirror of the card); hub tree has cosmopedia-v2/train-000NN-of-00104.parquet",
             card_name="Cosmopedia-v2",
         ),
         SourceSpec(
             "ultradata-math-l2", "hub", "OpenBMB UltraData-Math, L2 selected web math (preview)",
             dataset_id="openbmb/UltraData-Math", config="UltraData-Math-L2-preview", split="train",
             text_fields=("content", "text"),
-            verified="id and config 'UltraData-Math-L2-preview' from the hub README configs; "
-            "text column NOT verified ('content' then 'text' are tried)",
+            verified="config 'UltraData-Math-L2-preview' (data_files data/UltraData-Math-L2-preview/**/*.parquet, "
+            "no split named, so 'train') from the dataset card YAML (hub README); the viewer of a duplicate repo "
+            "lists 1 split 'train' (13.7M rows). The card YAML has no dataset_info/features: column 'content' "
+            "is from others' loaders "
+            "(marin ultradata_math.py: 'content carries the document text, meta carries provenance'; a "
+            "datasets-server /rows reader of this config reads row['content']), not from the card",
             card_name="UltraData-Math-L2-preview",
         ),
         SourceSpec(
             "ultra-fineweb-l3-qa", "hub", "OpenBMB Ultra-FineWeb-L3, English QA-synthetic rewrite",
-            dataset_id="openbmb/Ultra-FineWeb-L3", config="en-QA-Synthetic", split="train",
+            dataset_id="openbmb/Ultra-FineWeb-L3", config="Ultra-FineWeb-L3-en-QA-Synthetic", split="train",
             text_fields=("content", "text"),
-            verified="id openbmb/Ultra-FineWeb-L3 from the hub; config name and text column NOT verified "
-            "(point this source at local files or fix the config once the hub is reachable)",
+            verified="config 'Ultra-FineWeb-L3-en-QA-Synthetic' (the default config; split 'train', "
+            "data/ultrafineweb_en_l3/qa/*.parquet) from the dataset card YAML (hub README, main at c68ab81; an "
+            "earlier revision named it 'Ultra-FineWeb-L3-QA-Synthetic'). The card YAML has no dataset_info/features: column "
+            "'content' (with 'uid', 'style') is from others' loaders and a local file survey of "
+            "data/ultrafineweb_en_l3/qa ('content' column), not from the card",
             card_name="Ultra-FineWeb-L3-en-QA-Synthetic",
         ),
         SourceSpec(

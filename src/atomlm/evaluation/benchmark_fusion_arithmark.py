@@ -4,7 +4,7 @@ Standalone on purpose: this file is copied into every exported model directory a
 there with only the standard library, torch and transformers installed:
 
     python benchmark_fusion_arithmark.py --checkpoint . --data-path arithmark_2.0.jsonl \
-        --batch-size 64 --device cpu --output out.json
+        --batch-size 128 --device cpu --output out.json
 
 Protocol (identical predictions to the official runner): the model is loaded with the Auto
 classes and ``trust_remote_code=True``, the tokenizer with ``use_fast=False``; ``ctx`` and each
@@ -12,11 +12,11 @@ ending are tokenized separately without special tokens and concatenated (no BOS)
 score is the summed log-probability of its tokens; the prediction is the first argmax.
 
 The scoring avoids wasted work without changing the numbers being compared: the shared part
-of the four sequences (the context plus the endings' common token prefix) runs once and its KV
-cache is repeated for the four endings, the vocabulary projection runs only at the positions
-whose next token is scored, and batches hold equal-length shared parts (no padding inside
-them) in length order. Endings are right-padded; causal attention means padding after a token
-cannot change that token's output.
+of the four sequences (the context plus the endings' common token prefix) runs once, the
+vocabulary projection runs only at the positions whose next token is scored, and batches hold
+equal-length shared parts in length order. The endings' remaining tokens ("tails") are grouped
+by length across the batch and each group reads a copy of its owners' rows of the shared KV
+cache, so no position anywhere is padded and every projected logit is used.
 
 Readers: ArithMark 2.0 rows (``ctx/endings/label``), ArithMark v1 rows
 (``expression/options/answer_index``) and ArithMark 3 rows (``ctx/endings/label`` plus
@@ -27,6 +27,7 @@ Readers: ArithMark 2.0 rows (``ctx/endings/label``), ArithMark v1 rows
 from __future__ import annotations
 
 import argparse
+import copy
 import inspect
 import json
 import sys
@@ -44,6 +45,8 @@ DEFAULT_DATA_CANDIDATES = (
     SCRIPT_DIR / "data" / "arithmark_2.0_compat.jsonl",
 )
 BENCHMARK_NAMES = {"2.0": "arithmark_2.0", "v1": "arithmark_v1", "3": "arithmark_3"}
+# Items per batch: measured fastest on 2 CPU cores (benchmarks/arithmark_scoring.py).
+DEFAULT_BATCH_SIZE = 128
 BREAKDOWN_KEYS = ("difficulty", "operator_count", "has_parentheses", "category", "stage", "n_operands")
 
 
@@ -207,10 +210,17 @@ def _common_prefix_length(sequences):
 
 def _prepare_items(tokenizer, rows):
     """Tokenize like the official runner, then split each item into shared part and tails."""
+    known = {}  # text -> ids: endings repeat across rows, and encoding a text is deterministic
+
+    def encode(text):
+        if text not in known:
+            known[text] = _encode(tokenizer, text)
+        return known[text]
+
     items = []
     for index, row in enumerate(rows):
-        ctx_ids = _encode(tokenizer, row["ctx"])
-        ending_ids = [_encode(tokenizer, ending) for ending in row["endings"]]
+        ctx_ids = encode(row["ctx"])
+        ending_ids = [encode(ending) for ending in row["endings"]]
         if not ctx_ids or not all(ending_ids):
             raise ValueError(f"row {row['ind']}: ctx or an ending tokenizes to no tokens")
         # Tokens every ending starts with are scored once, as part of the shared sequence.
@@ -255,32 +265,32 @@ def _token_log_probs(logits, targets):
     return torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
 
 
-def _pad(sequences, width, device):
-    """Right-pad token lists to `width`; returns (ids, mask). Pads repeat a real id (any id works:
-    causal attention keeps padding after a token from changing that token's output)."""
+def _forward_tail_groups(model, cache, tails, owners, device):
+    """Summed log-probs of tails[i][1:], each read after its owner's cached shared part.
+
+    Tails are grouped by length so that no position is padded: each group gets a copy of the
+    cache holding its owners' rows (an item's row repeated once per ending in the group) and one
+    forward pass whose every logit is scored. One-token tails need no pass at all.
+    """
     import torch
 
-    ids = [s + [s[-1] if s else 0] * (width - len(s)) for s in sequences]
-    mask = [[1] * len(s) + [0] * (width - len(s)) for s in sequences]
-    return torch.tensor(ids, device=device), torch.tensor(mask, device=device, dtype=torch.bool)
-
-
-def _forward_tails(model, cache, tails, device):
-    """Summed log-probs of tails[i][1:] given the cached shared part (one cache row per tail)."""
-    import torch
-
-    inputs = [tail[:-1] for tail in tails]
-    width = max(len(t) for t in inputs)
-    if width == 0:
-        return torch.zeros(len(tails), dtype=torch.float32, device=device)
-    input_ids, _ = _pad(inputs, width, device)
-    targets, mask = _pad([tail[1:] for tail in tails], width, device)
-    logits = model(input_ids=input_ids, past_key_values=cache, use_cache=True).logits
-    return (_token_log_probs(logits, targets) * mask).sum(-1)
+    sums = torch.zeros(len(tails), dtype=torch.float32, device=device)
+    groups = {}
+    for index, tail in enumerate(tails):
+        if len(tail) > 1:
+            groups.setdefault(len(tail), []).append(index)
+    for number, (length, members) in enumerate(sorted(groups.items())):
+        # The last group may consume the cache itself; the others read copies.
+        group_cache = cache if number == len(groups) - 1 else copy.deepcopy(cache)
+        group_cache.batch_select_indices(torch.tensor([owners[i] for i in members], device=device))
+        sequences = torch.tensor([tails[i] for i in members], device=device)
+        logits = model(input_ids=sequences[:, :-1], past_key_values=group_cache, use_cache=True).logits
+        sums[members] = _token_log_probs(logits, sequences[:, 1:]).sum(-1)
+    return sums
 
 
 def _score_batch(model, batch, device):
-    """Per-item lists of summed log-probs, one per ending."""
+    """Per-item lists of summed log-probs, one per ending (items may have different counts)."""
     import torch
 
     shared = torch.tensor([it["shared"] for it in batch], device=device)
@@ -295,29 +305,18 @@ def _score_batch(model, batch, device):
     prefix_lp = log_probs[:, :-1].gather(-1, prefix_targets.unsqueeze(-1)).squeeze(-1)
     positions = torch.arange(keep - 1, device=device)
     prefix_sums = (prefix_lp * (positions >= keep - 1 - n_scored.unsqueeze(1))).sum(-1)
-    last = log_probs[:, -1]
 
-    n_endings = len(batch[0]["tails"])
-    if all(len(it["tails"]) == n_endings for it in batch):
-        first_ids = torch.tensor([[t[0] for t in it["tails"]] for it in batch], device=device)
-        first = last.gather(-1, first_ids)
-        cache = out.past_key_values
-        # One cached shared part serves all endings of its item: repeat each cache row per ending.
-        cache.batch_repeat_interleave(n_endings)
-        tails = [t for it in batch for t in it["tails"]]
-        rest = _forward_tails(model, cache, tails, device).view(len(batch), n_endings)
-        totals = prefix_sums.unsqueeze(1) + first + rest
-        return totals.tolist()
-
-    # Items with different ending counts (ArithMark 3 may vary): rerun each item's shared part.
-    results = []
-    for b, item in enumerate(batch):
-        single = model(input_ids=shared[b:b + 1], use_cache=True, **_keep_kwargs(model, 1))
-        cache = single.past_key_values
-        cache.batch_repeat_interleave(len(item["tails"]))
-        rest = _forward_tails(model, cache, item["tails"], device)
-        first = torch.stack([last[b, t[0]] for t in item["tails"]])
-        results.append((prefix_sums[b] + first + rest).tolist())
+    tails = [tail for item in batch for tail in item["tails"]]
+    owners = [b for b, item in enumerate(batch) for _ in item["tails"]]
+    owner_ids = torch.tensor(owners, device=device)
+    first_ids = torch.tensor([tail[0] for tail in tails], device=device)
+    totals = prefix_sums[owner_ids] + log_probs[owner_ids, -1, first_ids]
+    totals = totals + _forward_tail_groups(model, out.past_key_values, tails, owners, device)
+    totals = totals.tolist()
+    results, start = [], 0
+    for item in batch:
+        results.append(totals[start:start + len(item["tails"])])
+        start += len(item["tails"])
     return results
 
 
@@ -343,7 +342,7 @@ def _breakdowns(rows, correct, correct_norm):
     return tables
 
 
-def score_arithmark(model, tokenizer, rows, *, batch_size=64, device="cpu", progress=False) -> dict:
+def score_arithmark(model, tokenizer, rows, *, batch_size=DEFAULT_BATCH_SIZE, device="cpu", progress=False) -> dict:
     """Score normalised ArithMark rows with an in-memory causal LM (the official protocol).
 
     Returns ``acc`` and ``acc_norm`` (percent; acc_norm ranks endings by mean log-prob per
@@ -426,7 +425,7 @@ def default_data_path():
     return None
 
 
-def run_benchmark(model_name, data_path=None, *, batch_size=64, device="cpu", dtype=None, progress=True):
+def run_benchmark(model_name, data_path=None, *, batch_size=DEFAULT_BATCH_SIZE, device="cpu", dtype=None, progress=True):
     """Load a model and a data file, score them, and return the output JSON as a dict."""
 
     data_path = Path(data_path) if data_path else default_data_path()
@@ -484,7 +483,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="HF model directory or hub id (default: this directory)")
     parser.add_argument("--data-path", default=None,
                         help="ArithMark .jsonl (default: arithmark_2.0.jsonl beside this script)")
-    parser.add_argument("--batch-size", type=int, default=64, help="items per batch (default 64)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                        help=f"items per batch (default {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     parser.add_argument("--dtype", default=None, choices=["auto", "float32", "bfloat16", "float16"],
                         help="default: float32 on CPU, bfloat16 on CUDA (as the official runner)")
