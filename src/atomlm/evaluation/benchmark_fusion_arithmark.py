@@ -279,7 +279,8 @@ def _forward_tail_groups(model, cache, tails, owners, device):
     for index, tail in enumerate(tails):
         if len(tail) > 1:
             groups.setdefault(len(tail), []).append(index)
-    for number, (length, members) in enumerate(sorted(groups.items())):
+    for number, length in enumerate(sorted(groups)):
+        members = groups[length]
         # The last group may consume the cache itself; the others read copies.
         group_cache = cache if number == len(groups) - 1 else copy.deepcopy(cache)
         group_cache.batch_select_indices(torch.tensor([owners[i] for i in members], device=device))
@@ -425,7 +426,8 @@ def default_data_path():
     return None
 
 
-def run_benchmark(model_name, data_path=None, *, batch_size=DEFAULT_BATCH_SIZE, device="cpu", dtype=None, progress=True):
+def run_benchmark(model_name, data_path=None, *, batch_size=DEFAULT_BATCH_SIZE, device="cpu", dtype=None,
+                  progress=True):
     """Load a model and a data file, score them, and return the output JSON as a dict."""
 
     data_path = Path(data_path) if data_path else default_data_path()
