@@ -70,6 +70,13 @@ def _arithmark_runner_files() -> list[tuple[Path, str]]:
     return [(source, name) for source, name in candidates if source.is_file()]
 
 
+def verbatim_files(tokenizer_dir: Path) -> list[tuple[Path, str]]:
+    """(source, name in export) for every file an export copies unchanged."""
+    files = [(modeling_source_dir() / name, name) for name in MODELING_FILES]
+    files.append((Path(tokenizer_dir) / "tokenizer.json", "tokenizer.json"))
+    return files + _arithmark_runner_files()
+
+
 def _default_curriculum_json() -> dict:
     from atomlm.data.curriculum import load_curriculum
 
@@ -166,12 +173,9 @@ def _write_directory(model, tokenizer_dir, out_dir, curriculum, training_record,
     )
     generation.save_pretrained(out_dir)
 
-    for name in MODELING_FILES:
-        shutil.copyfile(modeling_source_dir() / name, out_dir / name)
-    shutil.copyfile(tokenizer_dir / "tokenizer.json", out_dir / "tokenizer.json")
-    (out_dir / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2) + "\n")
-    for source, name in _arithmark_runner_files():
+    for source, name in verbatim_files(tokenizer_dir):
         shutil.copyfile(source, out_dir / name)
+    (out_dir / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2) + "\n")
 
     if isinstance(curriculum, str):
         curriculum = json.loads(curriculum)

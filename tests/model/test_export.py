@@ -111,11 +111,10 @@ def test_export_refuses_a_mismatched_tokenizer(tmp_path):
 def test_shipped_checkpoint_code_matches_the_source():
     # pretrained/atom2.7m is an export: its copies of the model code, tokenizer and runner must be
     # today's. After changing any of them, re-export (or copy the changed file into the directory).
-    from atomlm.export import MODELING_FILES, _arithmark_runner_files, modeling_source_dir
+    from atomlm.export import verbatim_files
     from atomlm.tokenizer import default_tokenizer_dir
 
     shipped = Path(__file__).resolve().parents[2] / "pretrained" / "atom2.7m"
-    pairs = [(modeling_source_dir() / name, name) for name in MODELING_FILES]
-    pairs += [(default_tokenizer_dir() / "tokenizer.json", "tokenizer.json")] + _arithmark_runner_files()
-    stale = [name for source, name in pairs if source.read_bytes() != (shipped / name).read_bytes()]
+    copies = verbatim_files(default_tokenizer_dir())
+    stale = [name for source, name in copies if source.read_bytes() != (shipped / name).read_bytes()]
     assert not stale, f"{shipped} holds stale copies of {stale}"
