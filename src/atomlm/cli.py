@@ -32,14 +32,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from atomlm.errors import UserError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         result = args.handler(args)
+    except UserError as error:
+        print(f"{command_name(args)}: error: {error}", file=sys.stderr)
+        return error.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"{command_name(args)}: interrupted", file=sys.stderr)
         return 130
     return int(result or 0)
+
+
+def command_name(args: argparse.Namespace) -> str:
+    """`atomlm VERB` (with the sub-verb where there is one), the prefix of every error line."""
+    parts = ["atomlm", args.verb]
+    for attribute in ("tokenizer_verb", "data_verb", "eval_verb"):
+        if getattr(args, attribute, None):
+            parts.append(getattr(args, attribute))
+    return " ".join(parts)
 
 
 if __name__ == "__main__":
