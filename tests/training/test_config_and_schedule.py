@@ -62,3 +62,34 @@ def test_schedule_warmup_then_decay_to_floor(schedule):
     assert values[-1] == pytest.approx(0.1)
     if schedule == "wsd":
         assert values[10:80] == [1.0] * 70  # stable phase until the last 20%
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "value", "expected"),
+    [
+        ("optim", "lr", "fast", 'optim.lr: expected a number, got "fast"'),
+        ("optim", "max_steps", "10", 'optim.max_steps: expected an integer, got "10"'),
+        ("optim", "max_steps", 10.0, "optim.max_steps: expected an integer, got 10.0"),
+        ("model", "use_xsa", "no", 'model.use_xsa: expected true or false, got "no"'),
+        ("model", "use_xsa", 0, "model.use_xsa: expected true or false, got 0"),
+        ("optim", "warmup_steps", True, "optim.warmup_steps: expected an integer, got true"),
+        ("model", "init_from", 3, "model.init_from: expected a string or null, got 3"),
+        ("model", "overrides", [], "model.overrides: expected an object, got []"),
+    ],
+)
+def test_wrong_field_types_are_refused_naming_file_and_field(tmp_path, section, field, value, expected):
+    path = tmp_path / "cpu.json"
+    path.write_text(json.dumps({section: {field: value}}))
+    with pytest.raises(ConfigError) as error:
+        load_config(str(path))
+    assert str(error.value) == f"{path}: {expected}"
+
+
+def test_set_overrides_are_type_checked_and_ints_widen_to_float(tmp_path):
+    with pytest.raises(ConfigError, match='^--set: model.use_xsa: expected true or false, got "no"$'):
+        apply_overrides(TrainConfig(), ["model.use_xsa=no"])
+    with pytest.raises(ConfigError, match='^--set: optim.lr: expected a number, got "fast"$'):
+        apply_overrides(TrainConfig(), ["optim.lr=fast"])
+    config = apply_overrides(TrainConfig(), ["optim.lr=1", "model.use_xsa=false", "model.init_from=null"])
+    assert config.optim.lr == 1.0 and isinstance(config.optim.lr, float)
+    assert config.model.use_xsa is False and config.model.init_from is None

@@ -165,3 +165,14 @@ def test_init_from_continues_from_another_runs_weights(baseline, tmp_path, atoml
     wider = make_config(tmp_path / "wider.json", model={"init_from": str(run_dir), "overrides": {"hidden_size": 32}})
     result = atomlm(["train", "--config", str(wider), "--out", str(tmp_path / "bad"), "--no-progress"])
     assert result.returncode != 0 and "architecture does not match" in result.stderr
+
+
+def test_wrongly_typed_config_stops_before_the_run_directory_exists(tmp_path, atomlm, make_config):
+    config = make_config(tmp_path / "cpu.json", optim={"lr": "fast"})
+    result = atomlm(["train", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress"])
+    assert result.returncode == 2
+    assert result.stderr == f'atomlm train: error: {config}: optim.lr: expected a number, got "fast"\n'
+    result = atomlm(["train", "--config", "smoke", "--out", str(tmp_path / "run"), "--set", "model.use_xsa=no"])
+    assert result.returncode == 2
+    assert result.stderr == 'atomlm train: error: --set: model.use_xsa: expected true or false, got "no"\n'
+    assert not (tmp_path / "run").exists()

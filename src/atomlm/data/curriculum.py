@@ -22,12 +22,13 @@ from pathlib import Path
 
 from atomlm.data.arithmetic import STAGES
 from atomlm.data.sources import SOURCES, SourceError, SourceSpec, resolve_source
+from atomlm.errors import UserError
 
 CURRICULA_DIR = Path(__file__).resolve().parent / "curricula"
 ARITHMETIC_SOURCE = "synthetic-arithmetic"
 
 
-class CurriculumError(ValueError):
+class CurriculumError(UserError):
     """A curriculum file is malformed; the message names the file, phase and source."""
 
 

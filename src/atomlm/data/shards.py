@@ -37,6 +37,7 @@ from atomlm.data.sources import (
     iter_documents,
     stream_seed,
 )
+from atomlm.errors import UserError
 
 FORMAT_VERSION = 1
 DEFAULT_SHARD_TOKENS = 1 << 20
@@ -45,7 +46,7 @@ OPEN_ROWS = 8
 ENCODE_BATCH = 256
 
 
-class BuildError(RuntimeError):
+class BuildError(UserError):
     """The build cannot start or continue; the message says why and what to do."""
 
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from atomlm.errors import UserError
+
 LOCAL_SUFFIXES = (".jsonl", ".parquet", ".txt")
 
 # Documents whose text hash falls in this fraction are the held-out validation pool: they never
@@ -34,7 +36,7 @@ LOCAL_SUFFIXES = (".jsonl", ".parquet", ".txt")
 VALIDATION_FRACTION = 0.01
 
 
-class SourceError(RuntimeError):
+class SourceError(UserError):
     """A source is unknown, missing or unreachable; the message says which and what to do."""
 
 

@@ -21,6 +21,7 @@ import shutil
 from pathlib import Path
 
 from atomlm.data.shards import file_sha256
+from atomlm.errors import UserError
 
 MODEL_FILE = "model.pt"
 STATE_FILE = "training_state.pt"
@@ -28,7 +29,7 @@ META_FILE = "meta.json"
 LATEST_FILE = "latest"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError):
     """A checkpoint that is missing, incomplete or corrupt; the message names the file."""
 
 

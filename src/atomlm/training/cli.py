@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -25,21 +23,17 @@ def register(subparsers) -> None:
 
 
 def run_train(args) -> int:
-    from atomlm.data.curriculum import CurriculumError
-    from atomlm.data.shards import BuildError
-    from atomlm.training.checkpoint import CheckpointError
-    from atomlm.training.config import ConfigError, apply_overrides, load_config
-    from atomlm.training.loop import NonFiniteLossError, train
+    """Load the config (every field type-checked before anything is written) and train; a bad
+    config, checkpoint or data set raises a `UserError`, printed as one line by `atomlm.cli`."""
+    from atomlm.training.config import apply_overrides, load_config
 
-    try:
-        config = load_config(args.config)
-        assignments = list(args.set)
-        if args.max_steps is not None:
-            assignments.append(f"optim.max_steps={args.max_steps}")
-        if assignments:
-            config = apply_overrides(config, assignments)
-        train(config, args.out, resume=args.resume, progress=not args.no_progress)
-    except (ConfigError, CheckpointError, NonFiniteLossError, CurriculumError, BuildError) as error:
-        print(f"atomlm train: error: {error}", file=sys.stderr)
-        return 2
+    config = load_config(args.config)
+    assignments = list(args.set)
+    if args.max_steps is not None:
+        assignments.append(f"optim.max_steps={args.max_steps}")
+    if assignments:
+        config = apply_overrides(config, assignments)
+    from atomlm.training.loop import train  # torch: only once the config is known to be good
+
+    train(config, args.out, resume=args.resume, progress=not args.no_progress)
     return 0

@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from atomlm.errors import UserError
+
 PRESET_DIR = Path(__file__).parent / "presets"
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A training config that cannot be used; the message names the file and the field."""
 
 
@@ -157,10 +161,46 @@ def config_from_dict(raw: dict, source: str = "<dict>") -> TrainConfig:
         bad = set(values) - set(known)
         if bad:
             raise ConfigError(f"{source}: section '{name}' has unknown field(s) {sorted(bad)}; known: {sorted(known)}")
-        sections[name] = cls(**values)
+        sections[name] = cls(**checked_fields(cls, values, f"{source}: {name}"))
     config = TrainConfig(**sections)
     validate(config, source)
     return config
+
+
+def checked_fields(cls, values: dict, where: str) -> dict:
+    """`values` with each field checked against its annotation in `cls` (ints widened to float
+    where a float is expected), so a wrong type stops here, before a run directory exists,
+    instead of failing mid-run or (a string "no" for a bool) silently meaning true."""
+    hints = typing.get_type_hints(cls)
+    return {key: _checked_value(value, hints[key], f"{where}.{key}") for key, value in values.items()}
+
+
+def _checked_value(value: Any, expected: Any, where: str) -> Any:
+    allowed = typing.get_args(expected) if isinstance(expected, types.UnionType) else (expected,)
+    for kind in allowed:
+        if kind is type(None) and value is None:
+            return None
+        if kind is bool and isinstance(value, bool):
+            return value
+        if kind is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if kind in (str, dict) and isinstance(value, kind):
+            return value
+    wanted = " or ".join(_TYPE_WORDS[kind] for kind in allowed)
+    raise ConfigError(f"{where}: expected {wanted}, got {json.dumps(value)}")
+
+
+# How a config error names the JSON value a field expects.
+_TYPE_WORDS = {
+    bool: "true or false",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    dict: "an object",
+    type(None): "null",
+}
 
 
 def validate(config: TrainConfig, source: str = "<config>") -> None:

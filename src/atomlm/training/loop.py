@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from atomlm.errors import UserError
 from atomlm.training import checkpoint as checkpoints
 from atomlm.training import distributed
 from atomlm.training.config import ConfigError, TrainConfig, config_from_dict
@@ -34,7 +35,7 @@ from atomlm.training.shard_cache import prepare_shards
 KILL_AFTER_STEP_ENV = "ATOMLM_DEBUG_SIGKILL_AFTER_STEP"
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(UserError):
     """The loss became NaN or inf; the run stops and keeps its last good checkpoint."""
 
 
