@@ -161,3 +161,14 @@ def test_cli_rejects_unknown_stage(tmp_path):
         capture_output=True, text=True,
     )
     assert result.returncode == 2 and "unknown arithmetic stage 9" in result.stderr
+
+
+def test_cli_refuses_an_output_folder_that_does_not_exist(tmp_path):
+    out = tmp_path / "missing" / "x.jsonl"
+    result = subprocess.run(
+        [sys.executable, "-m", "atomlm", "data", "arithmetic", "--count", "1", "--out", str(out)],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr == f"atomlm data arithmetic: error: --out {out}: folder {out.parent} does not exist\n"
+    assert not out.parent.exists()

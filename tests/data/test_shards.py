@@ -150,3 +150,14 @@ def test_build_cli_reports_unknown_source_cleanly(tmp_path):
                              "--out", str(tmp_path / "out")], capture_output=True, text=True)
     assert result.returncode == 2
     assert "bad.json" in result.stderr and "source 'nope': unknown source" in result.stderr
+
+
+@pytest.mark.parametrize("workers", ["0", "-2"])
+def test_build_cli_refuses_fewer_than_one_worker(tmp_path, workers):
+    result = subprocess.run([sys.executable, "-m", "atomlm", "data", "build", "--curriculum", "smoke",
+                             "--workers", workers, "--out", str(tmp_path / "out")], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr == f"atomlm data build: error: --workers must be >= 1, got {workers}\n"
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(BuildError, match="workers must be >= 1, got 0"):
+        build_shards("smoke", None, tmp_path / "out", workers=0, progress=False)

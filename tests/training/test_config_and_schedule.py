@@ -48,6 +48,8 @@ def test_overrides_and_accumulation():
         config.accumulation_steps(3)
     with pytest.raises(ConfigError, match="schedule"):
         apply_overrides(config, ["optim.schedule=linear"])
+    with pytest.raises(ConfigError, match="data.build_workers must be >= 1"):
+        apply_overrides(config, ["data.build_workers=0"])
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "wsd"])

@@ -55,16 +55,15 @@ def _arithmetic(args) -> int:
     from tqdm import tqdm
 
     from atomlm.data.arithmetic import ArithmeticGenerator
+    from atomlm.errors import UserError
 
     if args.count < 0:
-        print("error: --count must be >= 0", file=sys.stderr)
-        return 2
+        raise UserError(f"--count must be >= 0, got {args.count}")
     try:
         generator = ArithmeticGenerator(args.seed, args.stage)
     except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    handle = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")
+        raise UserError(str(error)) from None
+    handle = sys.stdout if args.out == "-" else _open_output_file(args.out)
     try:
         for _ in tqdm(range(args.count), unit="eq", desc="equations", disable=args.out == "-", file=sys.stderr):
             handle.write(json.dumps(generator.equation().to_json()) + "\n")
@@ -74,30 +73,47 @@ def _arithmetic(args) -> int:
     return 0
 
 
+def _open_output_file(path: str):
+    """`path` opened for writing, or a `UserError` naming it (a missing folder is not created:
+    a typo in --out should not scatter directories)."""
+    from pathlib import Path
+
+    from atomlm.errors import UserError
+
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise UserError(f"--out {path}: folder {folder} does not exist")
+    try:
+        return open(path, "w", encoding="utf-8")
+    except OSError as error:
+        raise UserError(f"--out {path}: cannot write ({error.strerror})") from None
+
+
 def _build(args) -> int:
     from atomlm.data.curriculum import CurriculumError, load_curriculum
-    from atomlm.data.shards import DEFAULT_SHARD_TOKENS, DEFAULT_VAL_ROWS, BuildError, build_shards
-    from atomlm.data.sources import SourceError
+    from atomlm.data.shards import DEFAULT_SHARD_TOKENS, DEFAULT_VAL_ROWS, build_shards
+    from atomlm.errors import UserError
 
+    if args.workers < 1:
+        raise UserError(f"--workers must be >= 1, got {args.workers}")
+    curriculum = load_curriculum(args.curriculum)
+    paths = {}
+    for item in args.source_path:
+        name, separator, path = item.partition("=")
+        if not separator or not name or not path:
+            raise CurriculumError(f"--source-path expects NAME=PATH, got {item!r}")
+        paths[name] = path
+    if paths:
+        curriculum = curriculum.with_source_paths(paths)
     try:
-        curriculum = load_curriculum(args.curriculum)
-        paths = {}
-        for item in args.source_path:
-            name, separator, path = item.partition("=")
-            if not separator or not name or not path:
-                raise CurriculumError(f"--source-path expects NAME=PATH, got {item!r}")
-            paths[name] = path
-        if paths:
-            curriculum = curriculum.with_source_paths(paths)
         manifest = build_shards(
             curriculum, args.tokenizer, args.out, seq_len=args.seq_len, workers=args.workers, seed=args.seed,
             shard_tokens=args.shard_tokens or DEFAULT_SHARD_TOKENS,
             val_rows=DEFAULT_VAL_ROWS if args.val_rows is None else args.val_rows,
             progress=not args.no_progress,
         )
-    except (CurriculumError, SourceError, BuildError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except FileNotFoundError as error:  # e.g. a --tokenizer directory without its files
+        raise UserError(str(error)) from None
     print(f"wrote {manifest}")
     return 0
 
@@ -105,10 +121,5 @@ def _build(args) -> int:
 def _stats(args) -> int:
     from atomlm.data.stats import format_stats, load_manifest
 
-    try:
-        manifest = load_manifest(args.dir)
-    except FileNotFoundError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(format_stats(manifest))
+    print(format_stats(load_manifest(args.dir)))
     return 0

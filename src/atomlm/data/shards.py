@@ -122,6 +122,8 @@ def build_shards(
         curriculum = load_curriculum(curriculum)
     if seq_len < 2 or seq_len > 65536:
         raise BuildError(f"seq_len must be in [2, 65536], got {seq_len}")
+    if workers < 1:
+        raise BuildError(f"workers must be >= 1, got {workers}")
     if tokenizer_dir is None:
         from atomlm.tokenizer import default_tokenizer_dir
 
@@ -191,7 +193,7 @@ def _run_jobs(jobs: list[ShardJob], context: dict, workers: int, progress: bool,
                file=sys.stderr)
     tokens_done = 0
     try:
-        if workers <= 1 or len(jobs) <= 1:
+        if workers == 1 or len(jobs) <= 1:
             for job in jobs:
                 record = build_one_shard(job, context)
                 tokens_done += record["tokens"]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from atomlm.errors import UserError
+
 
 def load_manifest(shard_dir: str | Path) -> dict:
     """The manifest of a built shard directory (with a clear error when it is missing)."""
     path = Path(shard_dir) / "manifest.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: build shards first with `atomlm data build --out {shard_dir}`")
+        raise UserError(f"{path} not found: build shards first with `atomlm data build --out {shard_dir}`")
     return json.loads(path.read_text(encoding="utf-8"))
 
 

@@ -217,6 +217,7 @@ def validate(config: TrainConfig, source: str = "<config>") -> None:
         (r.precision in ("bf16", "fp32"), f"run.precision must be bf16|fp32, got {r.precision!r}"),
         (r.device in ("auto", "cpu", "cuda"), f"run.device must be auto|cpu|cuda, got {r.device!r}"),
         (d.seq_len > 1, "data.seq_len must be > 1"),
+        (d.build_workers >= 1, "data.build_workers must be >= 1"),
         (r.log_every > 0, "run.log_every must be positive"),
     ]
     for ok, message in checks:
