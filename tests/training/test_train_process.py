@@ -176,3 +176,37 @@ def test_wrongly_typed_config_stops_before_the_run_directory_exists(tmp_path, at
     assert result.returncode == 2
     assert result.stderr == 'atomlm train: error: --set: model.use_xsa: expected true or false, got "no"\n'
     assert not (tmp_path / "run").exists()
+
+
+def test_out_that_is_not_a_run_directory_is_refused_untouched(tmp_path, atomlm, make_config):
+    from atomlm.errors import UserError
+    from atomlm.training.config import load_config
+    from atomlm.training.loop import train
+
+    config = make_config(tmp_path / "tiny.json", optim={"max_steps": 2})
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine\n")
+    with pytest.raises(UserError, match=f"--out {a_file}: is a file"):
+        train(load_config(str(config)), a_file, progress=False)
+    assert a_file.read_text() == "mine\n"
+
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "metrics.jsonl").write_text('{"step": 1, "loss": 9.0}\n')
+    (theirs / "notes.txt").write_text("mine\n")
+    result = atomlm(["train", "--config", str(config), "--out", str(theirs), "--no-progress"])
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr[-3000:]
+    assert "not an atomlm run directory" in result.stderr and "holds metrics.jsonl, notes.txt" in result.stderr
+    assert sorted(p.name for p in theirs.iterdir()) == ["metrics.jsonl", "notes.txt"]
+    assert (theirs / "metrics.jsonl").read_text() == '{"step": 1, "loss": 9.0}\n'
+
+
+def test_earlier_run_without_a_checkpoint_starts_again(tmp_path, atomlm, make_config):
+    config = make_config(tmp_path / "tiny.json", optim={"max_steps": 2})
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(config.read_text())
+    (run_dir / "metrics.jsonl").write_text('{"kind": "train", "step": 1, "loss": 9.0}\n')  # died before step 4
+    result = atomlm(["train", "--config", str(config), "--out", str(run_dir), "--no-progress"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(_train_losses(run_dir)) == 2 and _train_losses(run_dir)[0] != 9.0
