@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,31 @@ def run_atomlm(args: list[str], *, env: dict | None = None, timeout: float = 180
     )
 
 
+def start_atomlm_process(args: list[str], stderr_path: Path) -> subprocess.Popen:
+    """`atomlm ARGS` running in the background, its stderr going to `stderr_path`, for tests that
+    signal it mid-run (see `wait_until_train_step`)."""
+    with open(stderr_path, "w") as stderr:
+        return subprocess.Popen(
+            [sys.executable, "-m", "atomlm", *args], env=process_env(), stdout=subprocess.DEVNULL, stderr=stderr
+        )
+
+
+def wait_until_train_step(run_dir: Path, step: int, process: subprocess.Popen, timeout: float = 180) -> int:
+    """Poll the run's metrics.jsonl until it records training step `step` or later; returns the
+    last step recorded. Fails if the process ends first."""
+    from atomlm.training.metrics import read_metrics
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"atomlm exited with {process.returncode} before step {step}")
+        steps = [r["step"] for r in read_metrics(Path(run_dir) / "metrics.jsonl") if r.get("kind") == "train"]
+        if steps and steps[-1] >= step:
+            return steps[-1]
+        time.sleep(0.005)
+    raise AssertionError(f"{run_dir}: no step {step} within {timeout} s")
+
+
 def write_config(path: Path, config: dict) -> Path:
     path.write_text(json.dumps(config, indent=2))
     return path
@@ -78,3 +104,15 @@ def atomlm():
 def make_config(shard_cache):
     """`make_config(path, **sections)` writes a tiny-model config file and returns its path."""
     return lambda path, **sections: write_config(Path(path), tiny_config(shard_cache, **sections))
+
+
+@pytest.fixture(scope="session")
+def start_atomlm():
+    """`start_atomlm(args, stderr_path)` starts a real atomlm process in the background."""
+    return start_atomlm_process
+
+
+@pytest.fixture(scope="session")
+def wait_for_train_step():
+    """`wait_for_train_step(run_dir, step, process)` polls metrics.jsonl until that step is recorded."""
+    return wait_until_train_step

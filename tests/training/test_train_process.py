@@ -1,4 +1,4 @@
-"""`atomlm train` as real processes: learning, exact resume after SIGKILL, torchrun parity,
+"""`atomlm train` as real processes: learning, exact resume after SIGKILL (sent from outside), torchrun parity,
 rank-0-only writes, NaN stop, corrupt checkpoints, export through the Auto classes."""
 
 import json
@@ -45,18 +45,20 @@ def test_run_lowers_loss_and_writes_its_directory(baseline):
     assert json.loads((run_dir / "config.json").read_text())["optim"]["max_steps"] == 12
 
 
-def test_killed_run_resumes_to_the_same_losses_and_weights(baseline, tmp_path, atomlm):
+def test_killed_run_resumes_to_the_same_losses_and_weights(baseline, tmp_path, atomlm, start_atomlm,
+                                                         wait_for_train_step):
     run_dir, config = baseline
     resumed = tmp_path / "run"
-    killed = atomlm(
-        ["train", "--config", str(config), "--out", str(resumed), "--no-progress"],
-        env={"ATOMLM_DEBUG_SIGKILL_AFTER_STEP": "7"},
-    )
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-    assert len(_train_losses(resumed)) == 7  # steps 5-7 ran after the step-4 checkpoint
+    process = start_atomlm(["train", "--config", str(config), "--out", str(resumed), "--no-progress"],
+                           tmp_path / "stderr.txt")
+    wait_for_train_step(resumed, 5, process)  # past the step-4 checkpoint
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL
+    assert (resumed / "checkpoints" / "latest").read_text().strip() == "step_000004"
+    assert 5 <= len(_train_losses(resumed)) < 8  # steps after the checkpoint ran and are lost
     again = atomlm(["train", "--config", str(config), "--out", str(resumed), "--resume", "--no-progress"])
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "resumed from" in again.stderr
+    assert "resumed from" in again.stderr and "step 4" in again.stderr
     assert _train_losses(resumed) == _train_losses(run_dir)  # exact, not approximate
     reference, continued = _final_weights(run_dir), _final_weights(resumed)
     assert all(torch.equal(reference[name], continued[name]) for name in reference)

@@ -15,7 +15,6 @@ import math
 import os
 import platform
 import random
-import signal
 import time
 from pathlib import Path
 
@@ -30,10 +29,6 @@ from atomlm.training.metrics import PLOT_FILE, RunRecorder, plot_metrics
 from atomlm.training.periodic_eval import ArithmarkProbe, validation_loss
 from atomlm.training.schedule import build_scheduler
 from atomlm.training.shard_cache import prepare_shards
-
-# Fault injection for the resume tests: the process SIGKILLs itself right after this step.
-KILL_AFTER_STEP_ENV = "ATOMLM_DEBUG_SIGKILL_AFTER_STEP"
-
 
 class NonFiniteLossError(UserError):
     """The loss became NaN or inf; the run stops and keeps its last good checkpoint."""
@@ -337,7 +332,6 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, con
         from tqdm import tqdm
 
         bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True)
-    kill_after = int(os.environ.get(KILL_AFTER_STEP_ENV, "-1"))
     last_checkpoint_time = time.time()
     window_start, window_tokens = time.time(), 0
 
@@ -410,8 +404,6 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, con
             last_checkpoint_time = time.time()
         if window_tokens == 0:
             window_start = time.time()  # throughput counts training time, not eval/checkpoint pauses
-        if done == kill_after:
-            os.kill(os.getpid(), signal.SIGKILL)
 
     if bar is not None:
         bar.close()
