@@ -1,9 +1,11 @@
 """`atomlm export`: write a self-contained Hugging Face model directory.
 
-The directory loads anywhere with `trust_remote_code=True` and needs only torch + transformers:
-its code files are the package's own files in `atomlm/modeling/` (copied, never rewritten), plus
-the standalone ArithMark runner and its data. Writing goes to a temporary sibling directory that
-replaces the target only when complete, so a failed export never leaves a half-written model.
+The directory loads anywhere with `trust_remote_code=True` and needs only torch + transformers.
+Model, config and tokenizer are written by their own `save_pretrained` (the classes are
+registered for the Auto classes, so transformers writes `auto_map` and copies the package's own
+code files from `atomlm/modeling/`); the standalone ArithMark runner and its data are copied.
+Writing goes to a temporary sibling directory first, so a failed export never leaves a
+half-written model, and an existing directory is only touched with `--overwrite`.
 """
 
 from __future__ import annotations
@@ -14,43 +16,76 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from atomlm.errors import UserError
+
 MODELING_FILES = ["configuration_atom.py", "modeling_atom.py", "arithmetic_features.py", "tokenization_atom.py"]
 TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json"]
-AUTO_MAP = {
-    "AutoConfig": "configuration_atom.AtomConfig",
-    "AutoModelForCausalLM": "modeling_atom.AtomForCausalLM",
-}
 # Generation stops at either end marker: training data ends every document with <|endoftext|>.
 EOS_TOKENS = ["<|eos|>", "<|endoftext|>"]
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("export", help="write a Hugging Face model directory (trust_remote_code)")
+    parser = subparsers.add_parser(
+        "export", help="write a Hugging Face model directory (loads with trust_remote_code=True)",
+        description="Write weights, config, tokenizer, model code, model card, curriculum and the standalone "
+        "ArithMark runner into one directory that loads anywhere with torch + transformers.",
+    )
     source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", type=Path, help="training run directory to export (atomlm train --out)")
+    source.add_argument("--model", type=Path,
+                        help="an exported model directory to export again with today's code and card "
+                        "(its training_record.json and curriculum are kept)")
     source.add_argument("--random-init", action="store_true", help="export an untrained default Atom2.7m")
-    source.add_argument("--checkpoint", type=Path, help="a training run directory (atomlm train --out)")
-    parser.add_argument("--tokenizer", type=Path, default=None, help="tokenizer directory (default: shipped)")
-    parser.add_argument("--out", type=Path, required=True, help="output directory")
-    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="weights dtype")
-    parser.add_argument("--seed", type=int, default=0, help="seed for --random-init")
+    parser.add_argument("--tokenizer", type=Path, default=None,
+                        help="tokenizer directory (default: the run's tokenizer, else the one shipped with atomlm)")
+    parser.add_argument("--out", type=Path, required=True, help="directory to write the model into")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="allow --out to exist: replace the files an export writes, keep every other file")
+    parser.add_argument("--results", type=Path, action="append", default=[], metavar="JSON",
+                        help="result file of `atomlm eval arithmark` or `atomlm eval exact-match` to record in the "
+                        "model card's model-index (repeatable)")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
+                        help="dtype of the saved weights (default float32)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed for --random-init (default 0)")
     parser.set_defaults(handler=run_export)
 
 
 def run_export(args) -> int:
+    from atomlm.model_card import read_eval_results
+
+    _check_target(args.out, args.overwrite)  # before any loading: fail fast
+    results = read_eval_results(args.results)
+    common = dict(overwrite=args.overwrite, eval_results=results, dtype=args.dtype)
     if args.random_init:
-        out = export_random_init(args.out, tokenizer_dir=args.tokenizer, seed=args.seed, dtype=args.dtype)
+        out = export_random_init(args.out, tokenizer_dir=args.tokenizer, seed=args.seed, **common)
+    elif args.model is not None:
+        out = _export_again(args.model, args.out, args.tokenizer, common)
     else:
         from atomlm.training.checkpoint import load_model_from_run
 
         model, record = load_model_from_run(args.checkpoint)
         tokenizer_dir = args.tokenizer or record.get("tokenizer_dir")
-        out = export_hf_directory(
-            model, tokenizer_dir, args.out,
-            curriculum=record.get("curriculum"), training_record=record, dtype=args.dtype,
-        )
+        out = export_hf_directory(model, tokenizer_dir, args.out, curriculum=record.get("curriculum"),
+                                  training_record=record, **common)
     parameters = json.loads((out / "config.json").read_text()).get("num_parameters")
     print(f"exported {out} ({parameters:,} parameters)")
     return 0
+
+
+def _export_again(model_dir: Path, out_dir: Path, tokenizer_dir, common: dict) -> Path:
+    """Re-export an exported directory: same weights and records, today's code, tokenizer files and card."""
+    from atomlm.modeling.modeling_atom import AtomForCausalLM
+
+    if not (model_dir / "config.json").is_file():
+        raise UserError(f"{model_dir}: not an exported model directory (no config.json)")
+    model = AtomForCausalLM.from_pretrained(str(model_dir))
+    record_path, curriculum_path = model_dir / "training_record.json", model_dir / "pretraining_curriculum.json"
+    record = json.loads(record_path.read_text()) if record_path.is_file() else None
+    curriculum = json.loads(curriculum_path.read_text()) if curriculum_path.is_file() else None
+    if record is not None and (model_dir / "training_curves.png").is_file():
+        record = {**record, "plot_path": str(model_dir / "training_curves.png")}
+    return export_hf_directory(model, tokenizer_dir or model_dir, out_dir, curriculum=curriculum,
+                               training_record=record, **common)
 
 
 def modeling_source_dir() -> Path:
@@ -71,7 +106,11 @@ def _arithmark_runner_files() -> list[tuple[Path, str]]:
 
 
 def verbatim_files(tokenizer_dir: Path) -> list[tuple[Path, str]]:
-    """(source, name in export) for every file an export copies unchanged."""
+    """(source, name in export) for every file an export holds unchanged from its source.
+
+    The code files are copied by `save_pretrained` (the classes are registered for the Auto
+    classes), tokenizer.json is re-serialised by it, and the runner files are copied here.
+    """
     files = [(modeling_source_dir() / name, name) for name in MODELING_FILES]
     files.append((Path(tokenizer_dir) / "tokenizer.json", "tokenizer.json"))
     return files + _arithmark_runner_files()
@@ -92,13 +131,13 @@ def check_tokenizer_matches(config, tokenizer_dir: Path) -> None:
     tokenizer = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json"))
     for field, expected in arithmetic_vocabulary(tokenizer).items():
         if getattr(config, field) != expected:
-            raise ValueError(
+            raise UserError(
                 f"model config {field}={getattr(config, field)} does not match tokenizer {tokenizer_dir} "
                 f"({expected}); the model was trained with another tokenizer"
             )
     size = tokenizer.get_vocab_size()
     if size > config.vocab_size:
-        raise ValueError(f"tokenizer {tokenizer_dir} has {size} tokens but the model only {config.vocab_size}")
+        raise UserError(f"tokenizer {tokenizer_dir} has {size} tokens but the model only {config.vocab_size}")
 
 
 def export_hf_directory(
@@ -108,36 +147,58 @@ def export_hf_directory(
     *,
     curriculum: dict | str | None = None,
     training_record: dict | None = None,
+    eval_results: list[dict] | None = None,
     dtype: str = "float32",
+    overwrite: bool = False,
 ) -> Path:
-    """Write `model` with its tokenizer, code, card, curriculum and ArithMark runner to `out_dir`."""
+    """Write `model` with its tokenizer, code, card, curriculum and ArithMark runner to `out_dir`.
+
+    Everything is written to a temporary sibling first. A new `out_dir` is then renamed into
+    place in one step; an existing one (only with `overwrite`) has each written file replaced,
+    and files the export does not write (e.g. an earlier stage's training record) are kept.
+    """
     import torch
 
     from atomlm.tokenizer import default_tokenizer_dir
 
+    out_dir = Path(out_dir)
+    _check_target(out_dir, overwrite)
     tokenizer_dir = Path(tokenizer_dir) if tokenizer_dir else default_tokenizer_dir()
     for name in TOKENIZER_FILES:
         if not (tokenizer_dir / name).is_file():
-            raise FileNotFoundError(f"tokenizer directory {tokenizer_dir} lacks {name}")
+            raise UserError(f"tokenizer directory {tokenizer_dir} lacks {name}")
     check_tokenizer_matches(model.config, tokenizer_dir)
 
-    out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
     try:
-        _write_directory(model, tokenizer_dir, staging, curriculum, training_record, getattr(torch, dtype))
+        _write_directory(model, tokenizer_dir, staging, curriculum, training_record, eval_results or [],
+                         getattr(torch, dtype))
         _make_world_readable(staging)
-        if out_dir.exists():
-            backup = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            os.replace(out_dir, backup)
-            os.replace(staging, out_dir)
-            shutil.rmtree(backup)
-        else:
-            os.replace(staging, out_dir)
+        _publish(staging, out_dir)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
     return out_dir
+
+
+def _check_target(out_dir: Path, overwrite: bool) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} is a file, not a directory")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
+        raise UserError(
+            f"--out {out_dir} already exists and is not empty; pass --overwrite to replace the files an export "
+            "writes (other files in it are kept)"
+        )
+
+
+def _publish(staging: Path, out_dir: Path) -> None:
+    """Move the finished export into place without deleting anything the export did not write."""
+    if not out_dir.exists():
+        os.replace(staging, out_dir)
+        return
+    for path in sorted(staging.iterdir()):
+        os.replace(path, out_dir / path.name)  # atomic per file
 
 
 def _make_world_readable(directory: Path) -> None:
@@ -146,50 +207,51 @@ def _make_world_readable(directory: Path) -> None:
         path.chmod(0o644)
 
 
-def _write_directory(model, tokenizer_dir, out_dir, curriculum, training_record, dtype) -> None:
+def _write_directory(model, tokenizer_dir, out_dir, curriculum, training_record, eval_results, dtype) -> None:
+    import copy
+
     from transformers import GenerationConfig
+    from transformers.dynamic_module_utils import custom_object_save
 
-    config = model.config
-    config.auto_map = dict(AUTO_MAP)
-    config.architectures = ["AtomForCausalLM"]
+    from atomlm.tokenizer import load_tokenizer
+
     parameters = sum(p.numel() for p in model.parameters())
+    exported = copy.deepcopy(model).to(dtype)  # the caller's model and config stay as they were
+    config = exported.config
+    config.architectures = ["AtomForCausalLM"]
     config.num_parameters = parameters
-    original_dtype = next(model.parameters()).dtype
-    model.to(dtype)
-    try:
-        model.save_pretrained(out_dir, safe_serialization=True)
-    finally:
-        model.to(original_dtype)
+    # save_pretrained records the class it saves (AutoModelForCausalLM) and the config; the base
+    # model's AutoModel entry is added the same way transformers adds those.
+    custom_object_save(exported.model, out_dir, config=config)
+    exported.save_pretrained(out_dir)
+    load_tokenizer(tokenizer_dir).save_pretrained(str(out_dir))
 
-    tokenizer_config = json.loads((tokenizer_dir / "tokenizer_config.json").read_text())
-    vocabulary = json.loads((tokenizer_dir / "tokenizer.json").read_text())["added_tokens"]
-    token_ids = {token["content"]: token["id"] for token in vocabulary}
-    generation = GenerationConfig(
+    token_ids = {token["content"]: token["id"] for token in
+                 json.loads((tokenizer_dir / "tokenizer.json").read_text())["added_tokens"]}
+    GenerationConfig(
         bos_token_id=token_ids.get("<|bos|>"),
         eos_token_id=[token_ids[token] for token in EOS_TOKENS if token in token_ids],
         pad_token_id=token_ids.get("<|pad|>"),
         do_sample=False,
         max_new_tokens=32,
-    )
-    generation.save_pretrained(out_dir)
+    ).save_pretrained(out_dir)
 
-    for source, name in verbatim_files(tokenizer_dir):
+    for source, name in _arithmark_runner_files():
         shutil.copyfile(source, out_dir / name)
-    (out_dir / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2) + "\n")
-
     if isinstance(curriculum, str):
         curriculum = json.loads(curriculum)
     curriculum = curriculum if curriculum is not None else _default_curriculum_json()
     (out_dir / "pretraining_curriculum.json").write_text(json.dumps(curriculum, indent=2) + "\n")
     if training_record is not None:
-        (out_dir / "training_record.json").write_text(json.dumps(training_record, indent=2, default=str) + "\n")
+        record = {key: value for key, value in training_record.items() if key != "plot_path"}
+        (out_dir / "training_record.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
         plot = training_record.get("plot_path")
         if plot and Path(plot).is_file():
             shutil.copyfile(plot, out_dir / "training_curves.png")
 
     from atomlm.model_card import render_model_card
 
-    (out_dir / "README.md").write_text(render_model_card(config, parameters, training_record))
+    render_model_card(config, parameters, training_record, eval_results).save(out_dir / "README.md")
 
 
 def export_random_init(
@@ -197,6 +259,8 @@ def export_random_init(
     tokenizer_dir: str | Path | None = None,
     seed: int = 0,
     dtype: str = "float32",
+    overwrite: bool = False,
+    eval_results: list[dict] | None = None,
     **config_overrides,
 ) -> Path:
     """Export an untrained Atom (default: Atom2.7m) - for tests and for checking the load path."""
@@ -212,4 +276,5 @@ def export_random_init(
     vocabulary = arithmetic_vocabulary(Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json")))
     torch.manual_seed(seed)
     model = AtomForCausalLM(AtomConfig(**{**vocabulary, **config_overrides}))
-    return export_hf_directory(model, tokenizer_dir, out_dir, dtype=dtype)
+    return export_hf_directory(model, tokenizer_dir, out_dir, dtype=dtype, overwrite=overwrite,
+                               eval_results=eval_results)

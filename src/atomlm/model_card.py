@@ -1,18 +1,51 @@
-"""The README.md model card written into every exported model directory."""
+"""The model card (README.md) of an exported model directory, as a `huggingface_hub.ModelCard`.
+
+The card data carries the license, pipeline tag and a model-index with the measured results
+given to the export (`atomlm eval arithmark` / `atomlm eval exact-match` output files).
+"""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-CARD = """---
-library_name: transformers
-tags: [atomlm, arithmetic, small-language-model, custom_code]
----
+from atomlm.errors import UserError
+
+LICENSE = "apache-2.0"
+TAGS = ["atomlm", "arithmetic", "small-language-model", "custom_code"]
+# What the training record's fields mean, for the card's training table.
+RECORD_FIELDS = {
+    "curriculum_name": "curriculum",
+    "tokens_seen": "tokens seen",
+    "steps": "optimizer steps",
+    "wall_time_s": "wall time (s)",
+    "final_loss": "final training loss",
+    "val_loss": "validation loss",
+    "arithmark_acc": "ArithMark acc on the periodic probe slice (not the full set)",
+}
+
+BODY = """
 # {title}
 
 A {parameters:,}-parameter decoder-only causal language model with an arithmetic-aware
-tokenizer, built with [atomlm](https://github.com/atomlm/atomlm). Load it with
-`trust_remote_code=True`; the code files here need only `torch` and `transformers`.
+tokenizer, built with atomlm. Load it with `trust_remote_code=True`; the code files here need
+only `torch` and `transformers`.
+
+## Usage
+```python
+from transformers import AutoModelForCausalLM, AutoTokenizer
+model = AutoModelForCausalLM.from_pretrained(".", trust_remote_code=True).eval()
+tokenizer = AutoTokenizer.from_pretrained(".", trust_remote_code=True)
+inputs = tokenizer("12 + 34 =", return_tensors="pt", add_special_tokens=False)
+output = model.generate(**inputs, max_new_tokens=8, do_sample=False)
+print(tokenizer.decode(output[0], skip_special_tokens=True))  # 12 + 34 = 46 with a trained model
+```
+
+**Use the remote-code tokenizer.** Every digit run is written least-significant digit first
+("1234" -> tokens 4 3 2 1) by `tokenization_atom.py` before the `tokenizer.json` pipeline runs,
+and put back in order on decode. `tokenizer.json` alone does not reverse digit runs, so a runtime
+that ignores the remote code (llama.cpp, tokenizers-only or transformers.js loaders, TGI without
+remote code) feeds the model wrong ids and decodes numbers backwards.
 
 ## Architecture
 | field | value |
@@ -26,21 +59,10 @@ tokenizer, built with [atomlm](https://github.com/atomlm/atomlm). Load it with
 | role embedding | {roles} |
 | context | {max_position_embeddings} tokens (RoPE) |
 
-Digits are atomic tokens and every digit run is tokenized least-significant digit first
-("1234" -> 4 3 2 1); `+ - * / = ( )` and whitespace are isolated. Place and role ids are derived
-from token ids inside `forward` (causally), so callers pass only `input_ids` and `attention_mask`.
-
-## Usage
-```python
-import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
-model = AutoModelForCausalLM.from_pretrained(".", trust_remote_code=True).eval()
-tokenizer = AutoTokenizer.from_pretrained(".", trust_remote_code=True)
-inputs = tokenizer("12 + 34 =", return_tensors="pt", add_special_tokens=False)
-output = model.generate(**inputs, max_new_tokens=8, do_sample=False)
-print(tokenizer.decode(output[0]))
-```
-
+Digits are atomic tokens; `+ - * / = ( )` and whitespace are isolated. Place and role ids are
+derived from token ids inside `forward` (causally), so callers pass only `input_ids` and
+`attention_mask`; `generate` works with the dynamic and the static cache.
+{results}
 ## ArithMark 2.0
 ```
 python benchmark_fusion_arithmark.py --checkpoint . --data-path arithmark_2.0.jsonl \\
@@ -57,19 +79,56 @@ offline), not the official file.
 """
 
 
-def render_model_card(config, parameters: int, training_record: dict | None) -> str:
-    """Markdown for an exported model directory."""
-    if training_record:
-        summary = {key: training_record[key] for key in (
-            "preset", "curriculum_name", "tokens_seen", "steps", "wall_time_s", "hardware", "final_loss",
-            "arithmark",
-        ) if key in training_record}
-        training = "\n## Training\n```json\n" + json.dumps(summary, indent=2, default=str) + "\n```\n"
-        title, record_file = "Atom (trained with atomlm)", ", `training_record.json`"
-    else:
-        training = "\n## Training\nThis directory holds randomly initialised weights (`atomlm export --random-init`).\n"
-        title, record_file = "Atom (random initialisation)", ""
-    return CARD.format(
+def read_eval_results(paths) -> list[dict]:
+    """Parse `atomlm eval` output files into model-index entries (name, task, metric, value, groups)."""
+    entries = []
+    for path in map(Path, paths):
+        try:
+            result = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise UserError(f"--results {path}: no such file") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise UserError(f"--results {path}: not a JSON file ({error})") from None
+        entries.append(_eval_entry(path, result))
+    return entries
+
+
+def _eval_entry(path: Path, result) -> dict:
+    dataset = Path(str(result.get("dataset", path.stem))).name if isinstance(result, dict) else ""
+    if isinstance(result, dict) and isinstance(result.get("results"), dict) and result["results"]:
+        (benchmark, headline), = list(result["results"].items())[:1]
+        return {"task": "multiple-choice", "metric": "accuracy", "metric_name": f"{benchmark} acc",
+                "value": round(float(headline["acc"]), 2), "dataset": dataset,
+                "groups": _group_accuracies(result)}
+    if isinstance(result, dict) and "acc" in result and "predictions" in result:
+        return {"task": "text-generation", "metric": "exact_match", "metric_name": "greedy exact match",
+                "value": round(float(result["acc"]), 2), "dataset": dataset, "groups": _group_accuracies(result)}
+    raise UserError(f"--results {path}: expected the output of `atomlm eval arithmark` or `atomlm eval exact-match`")
+
+
+def _group_accuracies(result: dict) -> dict:
+    table = result.get("breakdowns", {}).get("difficulty", {})
+    return {name: round(float(cell["acc"]), 2) for name, cell in table.items()}
+
+
+def render_model_card(config, parameters: int, training_record: dict | None, eval_results: list[dict]):
+    """The card for an exported directory (save it with `.save(path)`)."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    title = "Atom (trained with atomlm)" if training_record else "Atom (random initialisation)"
+    data = ModelCardData(
+        license=LICENSE,
+        library_name="transformers",
+        pipeline_tag="text-generation",
+        tags=TAGS,
+        model_name=title,
+        eval_results=[
+            EvalResult(task_type=entry["task"], dataset_type="arithmark", dataset_name=entry["dataset"],
+                       metric_type=entry["metric"], metric_name=entry["metric_name"], metric_value=entry["value"])
+            for entry in eval_results
+        ] or None,
+    )
+    body = BODY.format(
         title=title,
         parameters=parameters,
         num_hidden_layers=config.num_hidden_layers,
@@ -84,6 +143,33 @@ def render_model_card(config, parameters: int, training_record: dict | None) -> 
         places=f"{config.place_vocab_size} x {config.hidden_size}" if config.use_place_ids else "off",
         roles=f"{config.role_vocab_size} x {config.hidden_size}" if config.use_role_ids else "off",
         max_position_embeddings=config.max_position_embeddings,
-        training=training,
-        record_file=record_file,
+        results=_results_section(eval_results),
+        training=_training_section(training_record),
+        record_file=", `training_record.json`" if training_record else "",
     )
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
+
+
+def _results_section(eval_results: list[dict]) -> str:
+    if not eval_results:
+        return ""
+    lines = ["", "## Results", "| dataset | metric | value | by difficulty |", "|---|---|---|---|"]
+    for entry in eval_results:
+        groups = ", ".join(f"{name} {value:.2f}" for name, value in entry["groups"].items()) or "-"
+        lines.append(f"| {entry['dataset']} | {entry['metric_name']} | {entry['value']:.2f} | {groups} |")
+    return "\n".join(lines) + "\n"
+
+
+def _training_section(training_record: dict | None) -> str:
+    if not training_record:
+        return "\n## Training\nThis directory holds randomly initialised weights (`atomlm export --random-init`).\n"
+    lines = ["", "## Training", "| field | value |", "|---|---|"]
+    for key, label in RECORD_FIELDS.items():
+        if key in training_record:
+            value = training_record[key]
+            lines.append(f"| {label} | {value:,.4g} |" if isinstance(value, float) else f"| {label} | {value} |")
+    for key in ("hardware", "versions"):
+        if isinstance(training_record.get(key), dict):
+            summary = ", ".join(f"{name} {value}" for name, value in training_record[key].items())
+            lines.append(f"| {key} | {summary} |")
+    return "\n".join(lines) + "\n\nThe full record is `training_record.json`.\n"

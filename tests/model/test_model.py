@@ -8,9 +8,14 @@ from transformers import DynamicCache
 
 from atomlm.modeling.arithmetic_features import compute_arithmetic_ids
 from atomlm.modeling.configuration_atom import AtomConfig
-from atomlm.modeling.modeling_atom import AtomForCausalLM, exclusive_self_attention
+from atomlm.modeling.modeling_atom import AtomCache, AtomForCausalLM, exclusive_self_attention
 
 from .conftest import encode, tiny_config
+
+
+def returned_cache(output):
+    """The cache a forward returned (`cache` in newer transformers, `past_key_values` in older 5.x)."""
+    return output.cache if "cache" in type(output).__dataclass_fields__ else output.past_key_values
 
 
 def count(model):
@@ -90,12 +95,12 @@ def test_cached_decoding_matches_full_forward(tiny_model, tokenizer):
     with torch.no_grad():
         full = tiny_model(ids).logits
         out = tiny_model(ids[:, :3], use_cache=True)
-        pieces, cache = [out.logits], out.past_key_values
+        pieces, cache = [out.logits], returned_cache(out)
         position = 3
         for step in (1, 4, 1, 2, 100):  # single tokens and chunks
-            out = tiny_model(ids[:, position:position + step], past_key_values=cache, use_cache=True)
+            out = tiny_model(ids[:, position:position + step], cache=cache, use_cache=True)
             pieces.append(out.logits)
-            cache, position = out.past_key_values, position + step
+            cache, position = returned_cache(out), position + step
     torch.testing.assert_close(torch.cat(pieces, 1), full, atol=1e-5, rtol=1e-5)
 
 
@@ -104,9 +109,9 @@ def test_cache_expansion_keeps_features_in_step(tiny_model, tokenizer):
     context = tokenizer.encode("123 + 45 =", add_special_tokens=False)
     endings = [tokenizer.encode(e, add_special_tokens=False) for e in [" 168", " 169", " 178", " 268"]]
     with torch.no_grad():
-        cache = tiny_model(torch.tensor([context]), use_cache=True).past_key_values
+        cache = returned_cache(tiny_model(torch.tensor([context]), use_cache=True))
         cache.batch_repeat_interleave(4)
-        cached = tiny_model(torch.tensor(endings), past_key_values=cache, use_cache=True).logits
+        cached = tiny_model(torch.tensor(endings), cache=cache, use_cache=True).logits
         for row, ending in enumerate(endings):
             full = tiny_model(torch.tensor([context + ending])).logits[0, len(context):]
             torch.testing.assert_close(cached[row], full, atol=1e-5, rtol=1e-5)
@@ -179,11 +184,44 @@ def test_loss_normalisation(tiny_model, tokenizer):
     torch.testing.assert_close(summed / supervised, mean_loss)
 
 
-def test_cache_not_filled_by_atom_is_rejected(tiny_model, tokenizer):
+@pytest.mark.parametrize("cache_class, message", [(DynamicCache, "does not hold"), (AtomCache, "without its token ids")])
+def test_cache_without_token_history_is_rejected(tiny_model, tokenizer, cache_class, message):
+    """Features of new tokens need the cached tokens' ids: a cache filled elsewhere cannot give them."""
     ids = encode(tokenizer, ["12 + 34 ="])["input_ids"]
-    cache = DynamicCache()
+    cache = cache_class()
     shape = (1, tiny_model.config.num_key_value_heads, 3, tiny_model.config.head_dim)
     for layer in range(tiny_model.config.num_hidden_layers):
         cache.update(torch.zeros(shape), torch.zeros(shape), layer)
-    with pytest.raises(ValueError, match="token ids of the cached prefix"):
-        tiny_model(ids, past_key_values=cache)
+    with pytest.raises(ValueError, match=message):
+        tiny_model(ids, cache=cache)
+
+
+def test_unknown_arguments_are_rejected(tiny_model, tokenizer):
+    """A renamed upstream argument must fail loudly, not vanish into **kwargs."""
+    ids = encode(tokenizer, ["12 + 34 ="])["input_ids"]
+    with pytest.raises(TypeError, match="no_such_argument"):
+        tiny_model(ids, no_such_argument=1)
+
+
+def test_cache_under_either_name(tiny_model, tokenizer):
+    """`cache` (current transformers) and `past_key_values` (older 5.x) are the same argument."""
+    ids = encode(tokenizer, ["12 + 34 = 46"])["input_ids"]
+    with torch.no_grad():
+        full = tiny_model(ids).logits[:, -1]
+        for name in ("cache", "past_key_values"):
+            prefix = tiny_model(ids[:, :-1], use_cache=True)
+            cache = prefix.cache if hasattr(prefix, "cache") else prefix.past_key_values
+            last = tiny_model(ids[:, -1:], use_cache=True, **{name: cache}).logits[:, -1]
+            torch.testing.assert_close(last, full, atol=1e-5, rtol=1e-5)
+        with pytest.raises(ValueError, match="not both"):
+            tiny_model(ids, cache=AtomCache(), past_key_values=AtomCache())
+
+
+def test_base_model_returns_a_model_output(tiny_model, tokenizer):
+    ids = encode(tokenizer, ["12 + 34 = 46"])["input_ids"]
+    with torch.no_grad():
+        output = tiny_model.model(ids, output_hidden_states=True)
+        as_tuple = tiny_model.model(ids, return_dict=False)
+    assert output.last_hidden_state.shape == (1, ids.shape[1], tiny_model.config.hidden_size)
+    assert len(output.hidden_states) == tiny_model.config.num_hidden_layers + 1
+    torch.testing.assert_close(as_tuple[0], output.last_hidden_state)

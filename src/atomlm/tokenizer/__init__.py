@@ -22,4 +22,8 @@ def load_tokenizer(path: str | Path | None = None):
         raise FileNotFoundError(
             f"no tokenizer.json in {directory}: train one with `atomlm tokenizer train --out {directory}`"
         )
-    return AtomTokenizer.from_pretrained(str(directory))
+    tokenizer = AtomTokenizer.from_pretrained(str(directory))
+    # save_pretrained writes auto_map from the class registration; a stale entry read from disk
+    # (older exports wrote a bare list) would only get in its way.
+    tokenizer.init_kwargs.pop("auto_map", None)
+    return tokenizer
