@@ -283,12 +283,10 @@ class AtomModel(AtomPreTrainedModel):
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
         past_key_values: Cache | None = None,
-        cache_position: torch.LongTensor | None = None,
     ):
         """Final hidden states ([batch, seq, hidden]) as a `BaseModelOutputWithPast`.
 
-        `cache` (`past_key_values` in older 5.x releases; `cache_position`, which they pass, is
-        not needed): with `use_cache` and no cache given, an `AtomCache` is created, so the
+        `cache` (`past_key_values` in older 5.x releases): with `use_cache` and no cache given, an `AtomCache` is created, so the
         returned cache can be passed back with new tokens only. `place_ids`/`role_ids` default to
         the ones derived from the token ids (see arithmetic_features.py).
         """
@@ -412,7 +410,6 @@ class AtomForCausalLM(AtomPreTrainedModel, GenerationMixin):
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
         past_key_values: Cache | None = None,
-        cache_position: torch.LongTensor | None = None,
     ) -> CausalLMOutputWithPast:
         """Logits for the next token; with `labels` (HF convention, shifted here, -100 ignored) the loss.
 
@@ -459,6 +456,7 @@ class AtomForCausalLM(AtomPreTrainedModel, GenerationMixin):
         expansion and cropping need no extra state.
         """
         model_inputs = super().prepare_inputs_for_generation(input_ids, attention_mask=attention_mask, **kwargs)
+        model_inputs.pop("cache_position", None)  # older 5.x releases add it; positions come from the mask
         new_ids = model_inputs.get("input_ids")
         wants_features = self.config.use_place_ids or self.config.use_role_ids
         if new_ids is None or not wants_features or "place_ids" in kwargs or "role_ids" in kwargs:
