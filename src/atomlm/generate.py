@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("generate", help="print a model's continuation of a prompt")
-    parser.add_argument("prompt", help='e.g. "12 + 34 ="')
-    parser.add_argument("--model", type=Path, required=True, help="exported model directory (or hub id)")
-    parser.add_argument("--max-new-tokens", type=int, default=32)
-    parser.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("prompt", help='text the model continues, e.g. "12 + 34 ="')
+    parser.add_argument("--model", required=True,
+                        help="exported model directory (atomlm export --out) or Hugging Face hub id")
+    parser.add_argument("--max-new-tokens", type=int, default=32,
+                        help="stop after this many generated tokens, or earlier at end of text (default 32)")
+    parser.add_argument("--sample", action="store_true",
+                        help="sample the next token instead of taking the most likely one (default: greedy)")
+    parser.add_argument("--temperature", type=float, default=1.0,
+                        help="softmax temperature when sampling; ignored without --sample (default 1.0)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     parser.set_defaults(handler=run_generate)
-
-
-def load_model_and_tokenizer(model_path, device: str = "cpu"):
-    """Load through the Auto classes exactly as an outside user would."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(str(model_path), trust_remote_code=True)
-    model = AutoModelForCausalLM.from_pretrained(str(model_path), trust_remote_code=True).to(device).eval()
-    return model, tokenizer
 
 
 def complete(model, tokenizer, prompt: str, max_new_tokens: int = 32, **generate_kwargs) -> str:
@@ -40,7 +33,9 @@ def complete(model, tokenizer, prompt: str, max_new_tokens: int = 32, **generate
 
 
 def run_generate(args) -> int:
-    model, tokenizer = load_model_and_tokenizer(args.model, args.device)
+    from atomlm.model_loading import load_model_and_tokenizer
+
+    model, tokenizer = load_model_and_tokenizer(args.model, device=args.device)
     options = {"do_sample": True, "temperature": args.temperature} if args.sample else {"do_sample": False}
     print(complete(model, tokenizer, args.prompt, args.max_new_tokens, **options))
     return 0
