@@ -98,3 +98,64 @@ def test_shipped_checkpoint_code_matches_the_source():
     copies = verbatim_files(default_tokenizer_dir())
     stale = [name for source, name in copies if source.read_bytes() != (shipped / name).read_bytes()]
     assert not stale, f"{shipped} holds stale copies of {stale}"
+
+
+def test_export_load_save_load_round_trip(exported_dir, tmp_path):
+    """A loaded export saves itself (model, tokenizer, Trainer) into directories that load again."""
+    from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
+
+    model = AutoModelForCausalLM.from_pretrained(str(exported_dir), trust_remote_code=True).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(exported_dir), trust_remote_code=True)
+    ids = tokenizer("(12 + -7) * 3 = 15", return_tensors="pt", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        expected = model(ids).logits
+
+    resaved = tmp_path / "resaved"
+    model.save_pretrained(resaved)
+    tokenizer.save_pretrained(resaved)
+    trainer_dir = tmp_path / "trainer"
+    arguments = TrainingArguments(output_dir=str(tmp_path / "trainer-run"), report_to=[], use_cpu=True)
+    Trainer(model=model, args=arguments, processing_class=tokenizer).save_model(str(trainer_dir))
+
+    for directory in (resaved, trainer_dir):
+        config = json.loads((directory / "config.json").read_text())
+        assert set(config["auto_map"]) >= {"AutoConfig", "AutoModelForCausalLM"}, directory
+        reloaded = AutoModelForCausalLM.from_pretrained(str(directory), trust_remote_code=True).eval()
+        reloaded_tokenizer = AutoTokenizer.from_pretrained(str(directory), trust_remote_code=True)
+        assert reloaded_tokenizer.encode("1234", add_special_tokens=False) == tokenizer.encode("1234", add_special_tokens=False)
+        with torch.no_grad():
+            assert torch.equal(reloaded(ids).logits, expected), directory
+    base = AutoModel.from_pretrained(str(exported_dir), trust_remote_code=True)
+    assert type(base).__name__ == "AtomModel"
+
+
+def test_export_refuses_an_existing_directory_and_keeps_other_files(tmp_path):
+    from atomlm.export import export_random_init
+
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "training_record_stage1.json").write_text("{}")
+    with pytest.raises(UserError, match="--overwrite"):
+        export_random_init(out, num_hidden_layers=1)
+    assert [p.name for p in out.iterdir()] == ["training_record_stage1.json"]
+    export_random_init(out, num_hidden_layers=1, overwrite=True)
+    names = {p.name for p in out.iterdir()}
+    assert "training_record_stage1.json" in names and EXPECTED_FILES <= names
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind
+
+
+def test_model_card_records_measured_results(tmp_path):
+    from huggingface_hub import ModelCard
+
+    from atomlm.export import export_random_init
+    from atomlm.model_card import read_eval_results
+
+    repo = Path(__file__).resolve().parents[2]
+    results = read_eval_results([repo / "results" / "arithmark_compat.json", repo / "results" / "exact_match.json"])
+    out = export_random_init(tmp_path / "model", num_hidden_layers=1, eval_results=results)
+    card = ModelCard.load(out / "README.md")
+    assert card.data.license == "apache-2.0" and card.data.pipeline_tag == "text-generation"
+    values = {result.metric_type: result.metric_value for result in card.data.eval_results}
+    committed = json.loads((repo / "results" / "arithmark_compat.json").read_text())["results"]["arithmark_2.0"]["acc"]
+    assert values["accuracy"] == pytest.approx(committed, abs=0.01)
+    assert "does not reverse digit runs" in card.text

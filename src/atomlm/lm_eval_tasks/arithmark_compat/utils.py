@@ -20,7 +20,10 @@ def data_path() -> str:
 
 
 def load_arithmark(difficulty=None, **_lm_eval_metadata):
-    """lm-eval `custom_dataset` hook: {"test": Dataset} of rows, optionally one difficulty."""
+    """lm-eval `custom_dataset` hook: {"test": Dataset} of rows, optionally one difficulty.
+
+    `answer` is the labelled ending without its leading space: the target of the exact-match task.
+    """
     import datasets
 
     from atomlm.evaluation.benchmark_fusion_arithmark import load_arithmark_rows
@@ -28,7 +31,7 @@ def load_arithmark(difficulty=None, **_lm_eval_metadata):
     rows = load_arithmark_rows(data_path())
     selected = [
         {"ind": str(row["ind"]), "ctx": row["ctx"], "endings": row["endings"], "label": row["label"],
-         "difficulty": str(row["metadata"].get("difficulty", ""))}
+         "answer": row["endings"][row["label"]].strip(), "difficulty": str(row["metadata"].get("difficulty", ""))}
         for row in rows
         if difficulty is None or row["metadata"].get("difficulty") == difficulty
     ]

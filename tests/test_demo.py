@@ -1,0 +1,32 @@
+"""`atomlm demo` (what `make demo` runs) fails when a greedy completion it shows is wrong."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from atomlm.evaluation.arithmark_generator import SHIPPED_FILE
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_demo(model_dir, tmp_path):
+    data = tmp_path / "rows.jsonl"
+    data.write_text("\n".join(SHIPPED_FILE.read_text(encoding="utf-8").splitlines()[:20]) + "\n")
+    return subprocess.run([sys.executable, "-m", "atomlm", "demo", "--model", str(model_dir), "--data-path", str(data)],
+                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+
+
+def test_demo_passes_with_the_shipped_model(tmp_path):
+    result = run_demo(REPO / "pretrained" / "atom2.7m", tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "WRONG" not in result.stdout and "46" in result.stdout
+
+
+def test_demo_fails_when_a_completion_is_wrong(tmp_path):
+    from atomlm.export import export_random_init
+
+    untrained = export_random_init(tmp_path / "untrained", num_hidden_layers=1)
+    result = run_demo(untrained, tmp_path)
+    assert result.returncode == 1
+    assert "WRONG" in result.stdout and "greedy completions are wrong" in result.stderr
