@@ -480,14 +480,18 @@ def default_data_path():
 
 
 def run_benchmark(model_name, data_path=None, *, batch_size=DEFAULT_BATCH_SIZE, device="cpu", dtype=None,
-                  progress=True):
-    """Load a model and a data file, score them, and return the output JSON as a dict."""
+                  progress=True, strict=False, warn=None, load_model=load_model_and_tokenizer):
+    """Load a model and a data file, score them, and return the output JSON as a dict.
+
+    ``strict`` and ``warn`` are read_arithmark_file's; ``load_model(model_name, device=, dtype=)``
+    returns ``(model, tokenizer)`` (the atomlm CLI passes one that checks the files first).
+    """
 
     data_path = Path(data_path) if data_path else default_data_path()
     if data_path is None:
         raise FileNotFoundError("no --data-path given and no default ArithMark file found beside the script")
-    benchmark_format, rows = read_arithmark_file(data_path)
-    model, tokenizer = load_model_and_tokenizer(model_name, device=device, dtype=dtype)
+    benchmark_format, rows = read_arithmark_file(data_path, strict=strict, warn=warn)
+    model, tokenizer = load_model(model_name, device=device, dtype=dtype)
     started = time.perf_counter()
     result = score_arithmark(model, tokenizer, rows, batch_size=batch_size, device=device, progress=progress)
     seconds = time.perf_counter() - started
@@ -532,35 +536,65 @@ def format_report(output) -> str:
     return "\n".join(lines)
 
 
+def positive_int(text):
+    """argparse type for counts such as --batch-size: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Flags shared by this script and `atomlm eval arithmark`."""
-    parser.add_argument("--checkpoint", "--model", dest="checkpoint", default=".",
-                        help="HF model directory or hub id (default: this directory)")
+    """Flags shared by this script (inside an exported model directory) and `atomlm eval arithmark`."""
+    parser.add_argument("--checkpoint", "--model", dest="checkpoint", default=".", metavar="MODEL",
+                        help="model to score: a Hugging Face model directory (e.g. from atomlm export --out) "
+                        "or hub id (default: the current directory)")
     parser.add_argument("--data-path", default=None,
-                        help="ArithMark .jsonl (default: arithmark_2.0.jsonl beside this script)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
-                        help=f"items per batch (default {DEFAULT_BATCH_SIZE})")
+                        help="ArithMark 2.0, v1 or 3 .jsonl file (default: the ArithMark 2.0 file beside the "
+                        "runner: arithmark_2.0.jsonl in an exported model directory, the compatible set in atomlm)")
+    parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE,
+                        help=f"items scored per forward pass (default {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     parser.add_argument("--dtype", default=None, choices=["auto", "float32", "bfloat16", "float16"],
-                        help="default: float32 on CPU, bfloat16 on CUDA (as the official runner)")
-    parser.add_argument("--output", default=None, help="write the result JSON here")
+                        help="weights dtype (default and auto: float32 on CPU, bfloat16 on CUDA, "
+                        "as the official runner)")
+    parser.add_argument("--strict", action="store_true",
+                        help="fail on rows whose metadata.answer is not the labelled ending or whose endings "
+                        "repeat (default: score them and print a warning)")
+    parser.add_argument("--output", default=None, help="also write the full result JSON (with predictions) here")
     return parser
 
 
-def run_from_args(args) -> int:
-    """Run with parsed arguments (see add_arguments); print a summary, write --output."""
-    try:
-        output = run_benchmark(args.checkpoint, args.data_path, batch_size=args.batch_size,
-                               device=args.device, dtype=args.dtype)
-    except (ArithMarkFormatError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+def _print_warning(message):
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def run_and_report(args, *, warn=_print_warning, load_model=load_model_and_tokenizer) -> None:
+    """Score as the parsed arguments say (see add_arguments); print a summary, write --output.
+
+    Errors propagate: ArithMarkFormatError for the data, OSError for missing files.
+    """
+    output = run_benchmark(args.checkpoint, args.data_path, batch_size=args.batch_size, device=args.device,
+                           dtype=args.dtype, strict=args.strict, warn=warn, load_model=load_model)
     print(format_report(output))
     if args.output:
         path = Path(args.output)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(output, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {path}")
+
+
+def run_from_args(args) -> int:
+    """The standalone script's run: run_and_report, with a data or file error printed as one line."""
+    try:
+        run_and_report(args)
+    except (ArithMarkFormatError, OSError) as error:
+        # transformers' OSErrors run to several lines; the first says what is missing.
+        print(f"error: {str(error).strip().splitlines()[0]}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -4,46 +4,66 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+INDEX_SCORES = (("hellaswag", "HellaSwag"), ("arc_easy", "ARC-Easy"), ("arc_challenge", "ARC-Challenge"),
+                ("piqa", "PIQA"), ("arithmark3", "ArithMark 3"))
+
+
+@contextmanager
+def _file_errors_as_user_errors():
+    """The standalone runner's own errors (it cannot import atomlm) as atomlm's one-line UserError."""
+    from atomlm.errors import UserError
+    from atomlm.evaluation.benchmark_fusion_arithmark import ArithMarkFormatError
+
+    try:
+        yield
+    except (ArithMarkFormatError, OSError) as error:
+        raise UserError(_describe(error)) from None
+
+
+def _describe(error: Exception) -> str:
+    """The message, led by the file name: `out/x.json: Permission denied` rather than `[Errno 13] ...`."""
+    if isinstance(error, OSError) and error.filename is not None:
+        return f"{error.filename}: {error.strerror}"
+    return str(error)
+
+
+def _warner(args):
+    """Print a data warning as `atomlm eval VERB: warning: MESSAGE`, the error lines' twin."""
+    from atomlm.cli import command_name
+
+    return lambda message: print(f"{command_name(args)}: warning: {message}", file=sys.stderr)
 
 
 def _run_arithmark(args) -> int:
-    from atomlm.evaluation.benchmark_fusion_arithmark import run_from_args
+    from functools import partial
 
-    return run_from_args(args)
+    from atomlm.evaluation.benchmark_fusion_arithmark import run_and_report
+    from atomlm.model_loading import load_model_and_tokenizer
 
-
-def _run_int_index(args) -> int:
-    from atomlm.evaluation.int_index import int_index, score_from_arithmark3, scores_from_lm_eval
-
-    scores = scores_from_lm_eval(args.lm_eval_results) if args.lm_eval_results else {}
-    if args.arithmark3_results:
-        scores["arithmark3"] = score_from_arithmark3(args.arithmark3_results)
-    for name in ("hellaswag", "arc_easy", "arc_challenge", "piqa", "arithmark3"):
-        value = getattr(args, name)
-        if value is not None:
-            scores[name] = value
-    missing = [n for n in ("hellaswag", "arc_easy", "arc_challenge", "piqa", "arithmark3") if n not in scores]
-    if missing:
-        print(f"error: missing scores for {', '.join(missing)} (give numbers or result files)", file=sys.stderr)
-        return 2
-    index = int_index(**scores)
-    for name, value in scores.items():
-        print(f"{name:>14}: {value:.2f}")
-    print(f"{'Int Index':>14}: {index:.2f}")
+    # The ArithMark protocol asks for the slow tokenizer.
+    load_model = partial(load_model_and_tokenizer, use_fast_tokenizer=False)
+    with _file_errors_as_user_errors():
+        run_and_report(args, warn=_warner(args), load_model=load_model)
     return 0
 
 
 def _run_exact_match(args) -> int:
     import json
 
-    from atomlm.evaluation.benchmark_fusion_arithmark import (
-        default_data_path, load_model_and_tokenizer, read_arithmark_file,
-    )
+    from atomlm.errors import UserError
+    from atomlm.evaluation.benchmark_fusion_arithmark import default_data_path, read_arithmark_file
     from atomlm.evaluation.exact_match import exact_match
+    from atomlm.model_loading import load_model_and_tokenizer
 
     data_path = args.data_path or default_data_path()
-    _, rows = read_arithmark_file(data_path)
-    model, tokenizer = load_model_and_tokenizer(args.model, device=args.device)
+    if data_path is None:
+        raise UserError("no --data-path given and the shipped ArithMark file is missing from the package")
+    with _file_errors_as_user_errors():
+        _, rows = read_arithmark_file(data_path, strict=args.strict, warn=_warner(args))
+    model, tokenizer = load_model_and_tokenizer(args.model, device=args.device, use_fast_tokenizer=False)
     result = exact_match(model, tokenizer, rows, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
                          device=args.device, progress=True)
     print(f"greedy exact match: {result['acc']:.2f}% ({result['correct']}/{result['total']}) on {data_path}")
@@ -51,16 +71,42 @@ def _run_exact_match(args) -> int:
         for value, cell in table.items():
             print(f"{key:>16} {value:>8} | {cell['acc']:6.2f}% of {cell['total']}")
     if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps({"model": str(args.model), "dataset": str(data_path), **result}, indent=2))
+        with _file_errors_as_user_errors():
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_text(json.dumps({"model": str(args.model), "dataset": str(data_path), **result},
+                                              indent=2))
+    return 0
+
+
+def _run_int_index(args) -> int:
+    from atomlm.errors import UserError
+    from atomlm.evaluation.int_index import int_index, score_from_arithmark3, scores_from_lm_eval
+
+    try:
+        scores = scores_from_lm_eval(args.lm_eval_results) if args.lm_eval_results else {}
+        if args.arithmark3_results:
+            scores["arithmark3"] = score_from_arithmark3(args.arithmark3_results)
+    except (OSError, ValueError) as error:  # int_index's ValueErrors name the file
+        raise UserError(_describe(error)) from None
+    for name, _label in INDEX_SCORES:
+        value = getattr(args, name)
+        if value is not None:
+            scores[name] = value
+    missing = [name for name, _label in INDEX_SCORES if name not in scores]
+    if missing:
+        raise UserError(f"missing scores for {', '.join(missing)} (give numbers or result files)")
+    index = int_index(**scores)
+    for name, value in scores.items():
+        print(f"{name:>14}: {value:.2f}")
+    print(f"{'Int Index':>14}: {index:.2f}")
     return 0
 
 
 def register(subparsers):
-    """Add the `eval` verb with its `arithmark` and `int-index` sub-verbs."""
-    from atomlm.evaluation.benchmark_fusion_arithmark import add_arguments
+    """Add the `eval` verb with its `arithmark`, `exact-match` and `int-index` sub-verbs."""
+    from atomlm.evaluation.benchmark_fusion_arithmark import add_arguments, positive_int
 
-    parser = subparsers.add_parser("eval", help="evaluate a model (ArithMark, Int Index)")
+    parser = subparsers.add_parser("eval", help="evaluate a model (ArithMark, greedy exact match, Int Index)")
     verbs = parser.add_subparsers(dest="eval_verb", metavar="EVAL_VERB")
     verbs.required = True
 
@@ -68,20 +114,25 @@ def register(subparsers):
     add_arguments(arithmark)
     arithmark.set_defaults(handler=_run_arithmark)
 
-    from pathlib import Path
-
     generation = verbs.add_parser("exact-match", help="greedy generation: does the model write the right answer?")
-    generation.add_argument("--model", required=True, help="HF model directory or hub id")
-    generation.add_argument("--data-path", type=Path, default=None, help="ArithMark file (default: the shipped set)")
-    generation.add_argument("--batch-size", type=int, default=64)
-    generation.add_argument("--max-new-tokens", type=int, default=12)
-    generation.add_argument("--device", default="cpu")
-    generation.add_argument("--output", type=Path, default=None, help="write the result JSON here")
+    generation.add_argument("--model", required=True,
+                            help="exported model directory (atomlm export --out) or Hugging Face hub id")
+    generation.add_argument("--data-path", type=Path, default=None,
+                            help="ArithMark 2.0, v1 or 3 .jsonl file (default: atomlm's ArithMark 2.0-compatible set)")
+    generation.add_argument("--batch-size", type=positive_int, default=64,
+                            help="prompts generated together, left-padded (default 64)")
+    generation.add_argument("--max-new-tokens", type=positive_int, default=12,
+                            help="tokens generated per prompt; the answer is the first number in them (default 12)")
+    generation.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    generation.add_argument("--strict", action="store_true",
+                            help="fail on rows whose metadata.answer is not the labelled ending or whose endings "
+                            "repeat (default: evaluate them and print a warning)")
+    generation.add_argument("--output", type=Path, default=None,
+                            help="also write the result JSON (with every completion) here")
     generation.set_defaults(handler=_run_exact_match)
 
     index = verbs.add_parser("int-index", help="Open SLM leaderboard Int Index from scores or result files")
-    for name, label in (("hellaswag", "HellaSwag"), ("arc_easy", "ARC-Easy"), ("arc_challenge", "ARC-Challenge"),
-                        ("piqa", "PIQA"), ("arithmark3", "ArithMark 3")):
+    for name, label in INDEX_SCORES:
         index.add_argument(f"--{name.replace('_', '-')}", dest=name, type=float, default=None,
                            help=f"{label} acc_norm in percent (overrides result files)")
     index.add_argument("--lm-eval-results", nargs="+", default=None, metavar="JSON",
