@@ -1,7 +1,9 @@
-"""Fixtures shared by every test folder: the `atomlm` command run as a real, offline subprocess."""
+"""Session-wide: the versions the suite runs against appear in its header (CI logs show them),
+and the `atomlm` fixture runs the command as a real, offline subprocess for every test folder."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import subprocess
 import sys
@@ -10,6 +12,17 @@ import pytest
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 VERBS_WITH_SUB_VERBS = ("tokenizer", "data", "eval")
+
+
+def pytest_report_header(config):
+    names = ("torch", "transformers", "tokenizers", "huggingface_hub", "datasets", "lm_eval")
+    versions = []
+    for name in names:
+        try:
+            versions.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{name} not installed")
+    return "atomlm suite against: " + ", ".join(versions)
 
 
 class AtomlmCommand:

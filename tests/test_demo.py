@@ -1,11 +1,14 @@
 """`atomlm demo` (what `make demo` runs) fails when a greedy completion it shows is wrong."""
 
+import pytest
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 from atomlm.evaluation.arithmark_generator import SHIPPED_FILE
+
+pytestmark = pytest.mark.huggingface  # also run against other transformers releases
 
 REPO = Path(__file__).resolve().parents[1]
 

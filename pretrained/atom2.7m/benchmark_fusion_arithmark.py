@@ -146,21 +146,56 @@ def _row_from_v1(record, raw_options, path, line_number):
     }
 
 
-def read_arithmark_file(path) -> tuple[str, list[dict]]:
+def _same_number(answer, text):
+    try:
+        return float(answer) == float(text)
+    except (TypeError, ValueError):
+        return str(answer).strip() == text
+
+
+def _inconsistency(row):
+    """Why a row contradicts its own answer key, or None: scoring it would count a wrong label."""
+    endings = [ending.strip() for ending in row["endings"]]
+    repeated = sorted({ending for ending in endings if endings.count(ending) > 1})
+    if repeated:
+        return f"endings repeat ({', '.join(map(repr, repeated))})"
+    answer = row["metadata"].get("answer")
+    labelled = endings[row["label"]]
+    if answer is not None and not _same_number(answer, labelled):
+        return f"metadata.answer {answer!r} is not the labelled ending {labelled!r} (label {row['label']})"
+    return None
+
+
+def _inconsistency_report(problems):
+    count = len(problems)
+    rows = "row" if count == 1 else "rows"
+    return (f"{count} inconsistent {rows} (metadata.answer is not the labelled ending, or endings repeat); "
+            f"first {problems[0]}")
+
+
+def read_arithmark_file(path, *, strict=False, warn=None) -> tuple[str, list[dict]]:
     """Read and validate an ArithMark file of any supported format.
 
     Returns ``(format, rows)`` where format is "2.0", "v1" or "3" and every row is normalised to
     ``{"ind", "ctx", "endings", "label" (int), "metadata"}``. Raises ArithMarkFormatError naming
-    the file and line for malformed JSON, missing fields, a label out of range, a 2.0 ending
-    without its leading space, mixed formats, or an empty file.
+    the file and line for malformed JSON or UTF-8, missing fields, a label out of range, a 2.0
+    ending without its leading space, mixed formats, or an empty file; FileNotFoundError for a
+    missing file. Rows whose ``metadata.answer`` is not the labelled ending, or whose endings
+    repeat, are read, but reported: as an ArithMarkFormatError when ``strict``, else passed to
+    ``warn(message)`` (one message for the whole file, with the count and the first file:line).
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"ArithMark data file not found: {path}")
+        raise FileNotFoundError(f"{path}: no such ArithMark data file")
     benchmark_format = None
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
+    problems = []
+    with path.open("rb") as handle:
+        for line_number, line_bytes in enumerate(handle, start=1):
+            try:
+                line = line_bytes.decode("utf-8")
+            except UnicodeDecodeError:
+                _fail(path, line_number, "not UTF-8 text")
             if not line.strip():
                 continue
             try:
@@ -183,8 +218,15 @@ def read_arithmark_file(path) -> tuple[str, list[dict]]:
                 rows.append(_row_from_v1(record, raw.get("options"), path, line_number))
             else:
                 rows.append(_row_from_ctx_endings(record, line_format, path, line_number))
+            problem = _inconsistency(rows[-1])
+            if problem:
+                problems.append(f"{path}:{line_number}: {problem}")
     if not rows:
         raise ArithMarkFormatError(f"{path}: the file is empty (no ArithMark rows)")
+    if problems and strict:
+        raise ArithMarkFormatError(_inconsistency_report(problems))
+    if problems and warn is not None:
+        warn(_inconsistency_report(problems))
     return benchmark_format, rows
 
 
@@ -258,6 +300,17 @@ def _keep_kwargs(model, keep):
     return {}
 
 
+def _cache_argument(model) -> str:
+    """The name the model's forward takes its KV cache under: `cache` in newer transformers, else `past_key_values`."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _returned_cache(output):
+    """The KV cache a forward returned, under either name transformers has used for it."""
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
+
+
 def _token_log_probs(logits, targets):
     """log p(target) at each position, computed in float32."""
     import torch
@@ -285,7 +338,7 @@ def _forward_tail_groups(model, cache, tails, owners, device):
         group_cache = cache if number == len(groups) - 1 else copy.deepcopy(cache)
         group_cache.batch_select_indices(torch.tensor([owners[i] for i in members], device=device))
         sequences = torch.tensor([tails[i] for i in members], device=device)
-        logits = model(input_ids=sequences[:, :-1], past_key_values=group_cache, use_cache=True).logits
+        logits = model(input_ids=sequences[:, :-1], use_cache=True, **{_cache_argument(model): group_cache}).logits
         sums[members] = _token_log_probs(logits, sequences[:, 1:]).sum(-1)
     return sums
 
@@ -312,7 +365,7 @@ def _score_batch(model, batch, device):
     owner_ids = torch.tensor(owners, device=device)
     first_ids = torch.tensor([tail[0] for tail in tails], device=device)
     totals = prefix_sums[owner_ids] + log_probs[owner_ids, -1, first_ids]
-    totals = totals + _forward_tail_groups(model, out.past_key_values, tails, owners, device)
+    totals = totals + _forward_tail_groups(model, _returned_cache(out), tails, owners, device)
     totals = totals.tolist()
     results, start = [], 0
     for item in batch:
@@ -427,14 +480,18 @@ def default_data_path():
 
 
 def run_benchmark(model_name, data_path=None, *, batch_size=DEFAULT_BATCH_SIZE, device="cpu", dtype=None,
-                  progress=True):
-    """Load a model and a data file, score them, and return the output JSON as a dict."""
+                  progress=True, strict=False, warn=None, load_model=load_model_and_tokenizer):
+    """Load a model and a data file, score them, and return the output JSON as a dict.
+
+    ``strict`` and ``warn`` are read_arithmark_file's; ``load_model(model_name, device=, dtype=)``
+    returns ``(model, tokenizer)`` (the atomlm CLI passes one that checks the files first).
+    """
 
     data_path = Path(data_path) if data_path else default_data_path()
     if data_path is None:
         raise FileNotFoundError("no --data-path given and no default ArithMark file found beside the script")
-    benchmark_format, rows = read_arithmark_file(data_path)
-    model, tokenizer = load_model_and_tokenizer(model_name, device=device, dtype=dtype)
+    benchmark_format, rows = read_arithmark_file(data_path, strict=strict, warn=warn)
+    model, tokenizer = load_model(model_name, device=device, dtype=dtype)
     started = time.perf_counter()
     result = score_arithmark(model, tokenizer, rows, batch_size=batch_size, device=device, progress=progress)
     seconds = time.perf_counter() - started
@@ -479,35 +536,65 @@ def format_report(output) -> str:
     return "\n".join(lines)
 
 
+def positive_int(text):
+    """argparse type for counts such as --batch-size: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Flags shared by this script and `atomlm eval arithmark`."""
-    parser.add_argument("--checkpoint", "--model", dest="checkpoint", default=".",
-                        help="HF model directory or hub id (default: this directory)")
+    """Flags shared by this script (inside an exported model directory) and `atomlm eval arithmark`."""
+    parser.add_argument("--checkpoint", "--model", dest="checkpoint", default=".", metavar="MODEL",
+                        help="model to score: a Hugging Face model directory (e.g. from atomlm export --out) "
+                        "or hub id (default: the current directory)")
     parser.add_argument("--data-path", default=None,
-                        help="ArithMark .jsonl (default: arithmark_2.0.jsonl beside this script)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
-                        help=f"items per batch (default {DEFAULT_BATCH_SIZE})")
+                        help="ArithMark 2.0, v1 or 3 .jsonl file (default: the ArithMark 2.0 file beside the "
+                        "runner: arithmark_2.0.jsonl in an exported model directory, the compatible set in atomlm)")
+    parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE,
+                        help=f"items scored per forward pass (default {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     parser.add_argument("--dtype", default=None, choices=["auto", "float32", "bfloat16", "float16"],
-                        help="default: float32 on CPU, bfloat16 on CUDA (as the official runner)")
-    parser.add_argument("--output", default=None, help="write the result JSON here")
+                        help="weights dtype (default and auto: float32 on CPU, bfloat16 on CUDA, "
+                        "as the official runner)")
+    parser.add_argument("--strict", action="store_true",
+                        help="fail on rows whose metadata.answer is not the labelled ending or whose endings "
+                        "repeat (default: score them and print a warning)")
+    parser.add_argument("--output", default=None, help="also write the full result JSON (with predictions) here")
     return parser
 
 
-def run_from_args(args) -> int:
-    """Run with parsed arguments (see add_arguments); print a summary, write --output."""
-    try:
-        output = run_benchmark(args.checkpoint, args.data_path, batch_size=args.batch_size,
-                               device=args.device, dtype=args.dtype)
-    except (ArithMarkFormatError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+def _print_warning(message):
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def run_and_report(args, *, warn=_print_warning, load_model=load_model_and_tokenizer) -> None:
+    """Score as the parsed arguments say (see add_arguments); print a summary, write --output.
+
+    Errors propagate: ArithMarkFormatError for the data, OSError for missing files.
+    """
+    output = run_benchmark(args.checkpoint, args.data_path, batch_size=args.batch_size, device=args.device,
+                           dtype=args.dtype, strict=args.strict, warn=warn, load_model=load_model)
     print(format_report(output))
     if args.output:
         path = Path(args.output)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(output, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {path}")
+
+
+def run_from_args(args) -> int:
+    """The standalone script's run: run_and_report, with a data or file error printed as one line."""
+    try:
+        run_and_report(args)
+    except (ArithMarkFormatError, OSError) as error:
+        # transformers' OSErrors run to several lines; the first says what is missing.
+        print(f"error: {str(error).strip().splitlines()[0]}", file=sys.stderr)
+        return 2
     return 0
 
 

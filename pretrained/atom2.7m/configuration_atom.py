@@ -86,6 +86,26 @@ class AtomConfig(PreTrainedConfig):
         )
 
     def _validate(self):
+        # Types first: a config.json with "five" for a layer count must fail here, naming the
+        # field, not later inside torch.
+        for field in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                      "num_key_value_heads", "head_dim", "max_position_embeddings", "place_vocab_size",
+                      "role_vocab_size", "space_token_id"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"AtomConfig: {field}: expected an integer, got {value!r}")
+        for field in ("rope_theta", "rms_norm_eps", "initializer_range", "xsa_eps"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"AtomConfig: {field}: expected a number, got {value!r}")
+        for field in ("use_place_ids", "use_role_ids", "use_xsa", "use_cache"):
+            value = getattr(self, field)
+            if not isinstance(value, bool):
+                raise ValueError(f"AtomConfig: {field}: expected true or false, got {value!r}")
+        for field, ids in (("digit_token_ids", self.digit_token_ids),
+                           ("operator_token_ids", list(self.operator_token_ids.values()))):
+            if any(isinstance(i, bool) or not isinstance(i, int) for i in ids):
+                raise ValueError(f"AtomConfig: {field}: expected integer token ids, got {getattr(self, field)!r}")
         if self.num_attention_heads <= 0 or self.num_key_value_heads <= 0:
             raise ValueError(
                 f"AtomConfig: num_attention_heads ({self.num_attention_heads}) and "
@@ -107,3 +127,6 @@ class AtomConfig(PreTrainedConfig):
             raise ValueError(f"AtomConfig: place_vocab_size ({self.place_vocab_size}) must be at least 3")
         if self.role_vocab_size != 12:
             raise ValueError(f"AtomConfig: role_vocab_size must be 12 (the role table), got {self.role_vocab_size}")
+
+
+AtomConfig.register_for_auto_class()  # save_pretrained writes auto_map["AutoConfig"] and copies this file

@@ -80,3 +80,7 @@ class AtomTokenizer(PreTrainedTokenizerFast):
     def convert_tokens_to_string(self, tokens):
         digits = set("0123456789")
         return super().convert_tokens_to_string(reverse_digit_token_runs(list(tokens), digits.__contains__))
+
+
+# save_pretrained writes `auto_map` and copies this file, so a saved directory loads with trust_remote_code.
+AtomTokenizer.register_for_auto_class("AutoTokenizer")

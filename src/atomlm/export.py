@@ -66,7 +66,7 @@ def run_export(args) -> int:
         model, record = load_model_from_run(args.checkpoint)
         tokenizer_dir = args.tokenizer or record.get("tokenizer_dir")
         out = export_hf_directory(model, tokenizer_dir, args.out, curriculum=record.get("curriculum"),
-                                  training_record=record, **common)
+                                  training_record=record, training_curves=record.get("plot_path"), **common)
     parameters = json.loads((out / "config.json").read_text()).get("num_parameters")
     print(f"exported {out} ({parameters:,} parameters)")
     return 0
@@ -82,10 +82,8 @@ def _export_again(model_dir: Path, out_dir: Path, tokenizer_dir, common: dict) -
     record_path, curriculum_path = model_dir / "training_record.json", model_dir / "pretraining_curriculum.json"
     record = json.loads(record_path.read_text()) if record_path.is_file() else None
     curriculum = json.loads(curriculum_path.read_text()) if curriculum_path.is_file() else None
-    if record is not None and (model_dir / "training_curves.png").is_file():
-        record = {**record, "plot_path": str(model_dir / "training_curves.png")}
     return export_hf_directory(model, tokenizer_dir or model_dir, out_dir, curriculum=curriculum,
-                               training_record=record, **common)
+                               training_record=record, training_curves=model_dir / "training_curves.png", **common)
 
 
 def modeling_source_dir() -> Path:
@@ -147,6 +145,7 @@ def export_hf_directory(
     *,
     curriculum: dict | str | None = None,
     training_record: dict | None = None,
+    training_curves: str | Path | None = None,
     eval_results: list[dict] | None = None,
     dtype: str = "float32",
     overwrite: bool = False,
@@ -172,8 +171,8 @@ def export_hf_directory(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
     try:
-        _write_directory(model, tokenizer_dir, staging, curriculum, training_record, eval_results or [],
-                         getattr(torch, dtype))
+        _write_directory(model, tokenizer_dir, staging, curriculum, training_record, training_curves,
+                         eval_results or [], getattr(torch, dtype))
         _make_world_readable(staging)
         _publish(staging, out_dir)
     finally:
@@ -207,7 +206,8 @@ def _make_world_readable(directory: Path) -> None:
         path.chmod(0o644)
 
 
-def _write_directory(model, tokenizer_dir, out_dir, curriculum, training_record, eval_results, dtype) -> None:
+def _write_directory(model, tokenizer_dir, out_dir, curriculum, training_record, training_curves, eval_results,
+                     dtype) -> None:
     import copy
 
     from transformers import GenerationConfig
@@ -243,11 +243,9 @@ def _write_directory(model, tokenizer_dir, out_dir, curriculum, training_record,
     curriculum = curriculum if curriculum is not None else _default_curriculum_json()
     (out_dir / "pretraining_curriculum.json").write_text(json.dumps(curriculum, indent=2) + "\n")
     if training_record is not None:
-        record = {key: value for key, value in training_record.items() if key != "plot_path"}
-        (out_dir / "training_record.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
-        plot = training_record.get("plot_path")
-        if plot and Path(plot).is_file():
-            shutil.copyfile(plot, out_dir / "training_curves.png")
+        (out_dir / "training_record.json").write_text(json.dumps(training_record, indent=2, default=str) + "\n")
+    if training_curves and Path(training_curves).is_file():
+        shutil.copyfile(training_curves, out_dir / "training_curves.png")
 
     from atomlm.model_card import render_model_card
 

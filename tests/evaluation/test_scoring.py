@@ -16,6 +16,8 @@ from atomlm.evaluation.benchmark_fusion_arithmark import (
 
 from .conftest import write_rows
 
+pytestmark = pytest.mark.huggingface  # also run against other transformers releases
+
 
 def naive_scores(model, tokenizer, row):
     """The protocol as written: one full ctx+ending sequence per ending, summed log-probs."""

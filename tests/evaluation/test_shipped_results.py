@@ -20,6 +20,8 @@ from atomlm.evaluation.arithmark_generator import SHIPPED_FILE
 from atomlm.evaluation.benchmark_fusion_arithmark import load_arithmark_rows, score_arithmark
 from atomlm.evaluation.exact_match import exact_match
 
+pytestmark = pytest.mark.huggingface  # also run against other transformers releases
+
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_MODEL = REPO / "pretrained" / "atom2.7m"
 RESULTS = REPO / "results"

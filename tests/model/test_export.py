@@ -13,6 +13,8 @@ import torch
 from atomlm.errors import UserError
 from atomlm.modeling.modeling_atom import AtomForCausalLM
 
+pytestmark = pytest.mark.huggingface  # also run against other transformers releases
+
 OUTSIDE_USER = Path(__file__).parent / "scripts" / "outside_user.py"
 EXPECTED_FILES = {
     "config.json", "model.safetensors", "generation_config.json", "configuration_atom.py", "modeling_atom.py",

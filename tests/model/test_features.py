@@ -1,9 +1,12 @@
 """The place/role tables derived from token ids."""
 
+import pytest
 import torch
 
 from atomlm.modeling.arithmetic_features import ROLE_NAMES, compute_arithmetic_ids
 from atomlm.modeling.configuration_atom import AtomConfig
+
+pytestmark = pytest.mark.huggingface  # also run against other transformers releases
 
 
 def features(tokenizer, text):

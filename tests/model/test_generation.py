@@ -19,6 +19,8 @@ from atomlm.modeling.modeling_atom import AtomForCausalLM
 
 from .conftest import tiny_config
 
+pytestmark = pytest.mark.huggingface  # also run against other transformers releases
+
 SHIPPED = Path(__file__).resolve().parents[2] / "pretrained" / "atom2.7m"
 PROMPTS = ["12 + 34 =", "907 - 958 =", "(12 + -7) * 3 ="]
 NEW_TOKENS = 8

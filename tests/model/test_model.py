@@ -12,6 +12,8 @@ from atomlm.modeling.modeling_atom import AtomCache, AtomForCausalLM, exclusive_
 
 from .conftest import encode, tiny_config
 
+pytestmark = pytest.mark.huggingface  # also run against other transformers releases
+
 
 def returned_cache(output):
     """The cache a forward returned (`cache` in newer transformers, `past_key_values` in older 5.x)."""
