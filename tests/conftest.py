@@ -1,9 +1,7 @@
-"""Session-wide: the versions the suite runs against appear in its header (CI logs show them),
-and the `atomlm` fixture runs the command as a real, offline subprocess for every test folder."""
+"""Fixtures shared by every test folder: the `atomlm` command run as a real, offline subprocess."""
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import subprocess
 import sys
@@ -12,17 +10,6 @@ import pytest
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 VERBS_WITH_SUB_VERBS = ("tokenizer", "data", "eval")
-
-
-def pytest_report_header(config):
-    names = ("torch", "transformers", "tokenizers", "huggingface_hub", "datasets", "lm_eval")
-    versions = []
-    for name in names:
-        try:
-            versions.append(f"{name} {importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            versions.append(f"{name} not installed")
-    return "atomlm suite against: " + ", ".join(versions)
 
 
 class AtomlmCommand:
@@ -53,3 +40,16 @@ class AtomlmCommand:
 @pytest.fixture(scope="session")
 def atomlm() -> AtomlmCommand:
     return AtomlmCommand()
+
+
+def pytest_report_header(config):
+    """The versions the suite runs against, in its header (CI logs show them)."""
+    import importlib.metadata
+
+    versions = []
+    for name in ("torch", "transformers", "tokenizers", "huggingface_hub", "datasets", "lm_eval"):
+        try:
+            versions.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{name} not installed")
+    return "atomlm suite against: " + ", ".join(versions)
