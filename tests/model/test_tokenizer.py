@@ -1,8 +1,6 @@
-"""The fusion tokenizer: exact round trip, atomic LSD-first digits, isolation, split consistency."""
+"""The fusion tokenizer: exact round trip, atomic LSD-first digits, isolation, split consistency.
 
-import json
-import subprocess
-import sys
+`atomlm tokenizer train` is tested in tests/tokenizer/test_tokenizer_cli.py."""
 
 import pytest
 from hypothesis import given, settings
@@ -59,28 +57,6 @@ def test_special_tokens_and_window(tokenizer):
     assert tokenizer.model_max_length == 548
     assert len(tokenizer) == 4096
     assert tokenizer.decode(tokenizer.encode("12<|endoftext|>34", add_special_tokens=False), skip_special_tokens=True) == "1234"
-
-
-def test_trainer_cli_on_a_small_file(tmp_path):
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("\n".join(json.dumps({"text": f"the {i} cats sat on {i * 7} mats"}) for i in range(300)))
-    out = tmp_path / "tok"
-    subprocess.run([sys.executable, "-m", "atomlm", "tokenizer", "train", "--out", str(out), "--input", str(corpus),
-                    "--vocab-size", "300"], check=True, capture_output=True)
-    from atomlm.tokenizer import load_tokenizer
-
-    trained = load_tokenizer(out)
-    assert 261 < len(trained) <= 300  # a tiny corpus runs out of merges before the target size
-    assert trained.tokenize("cats 42") == ["cats", "Ġ", "2", "4"]
-
-
-def test_trainer_names_the_bad_line(tmp_path):
-    corpus = tmp_path / "bad.jsonl"
-    corpus.write_text('{"text": "fine"}\n{"txt": "wrong field"}\n')
-    result = subprocess.run([sys.executable, "-m", "atomlm", "tokenizer", "train", "--out", str(tmp_path / "t"),
-                             "--input", str(corpus)], capture_output=True, text=True)
-    assert result.returncode != 0
-    assert f"{corpus}:2" in result.stderr and "'text'" in result.stderr
 
 
 def test_shipped_tokenizer_carries_the_current_wrapper():

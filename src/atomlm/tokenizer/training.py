@@ -18,10 +18,13 @@ from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from atomlm.errors import UserError
+
 SPECIAL_TOKENS = ["<|bos|>", "<|eos|>", "<|pad|>", "<|unk|>", "<|endoftext|>"]
 BOS, EOS, PAD, UNK, END_OF_TEXT = SPECIAL_TOKENS
 ARITHMETIC_SYMBOLS = "+-*/=()"
 MODEL_MAX_LENGTH = 548
+MIN_VOCAB_SIZE = len(SPECIAL_TOKENS) + 256  # the special tokens and the byte alphabet, before any merge
 
 # Order matters: the first alternative that matches at a position wins.
 PRE_TOKENIZER_PATTERN = (
@@ -50,9 +53,9 @@ def build_untrained_tokenizer() -> Tokenizer:
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 4096, show_progress: bool = True) -> Tokenizer:
     """Train the fusion BPE on `texts`; ids 0..4 are the special tokens."""
-    minimum = len(SPECIAL_TOKENS) + 256
-    if vocab_size < minimum:
-        raise ValueError(f"vocab_size must be at least {minimum} (5 special tokens + 256 byte symbols), got {vocab_size}")
+    if vocab_size < MIN_VOCAB_SIZE:
+        raise ValueError(f"vocab_size must be at least {MIN_VOCAB_SIZE} (5 special tokens + 256 byte symbols), "
+                         f"got {vocab_size}")
     tokenizer = build_untrained_tokenizer()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -121,19 +124,38 @@ def default_training_texts(seed: int = 0, arithmetic_lines: int = 20000) -> Iter
 
 
 def read_text_files(paths: Iterable[str | Path]) -> Iterator[str]:
-    """Lines of plain-text files, or the `text` field of `.jsonl` files."""
-    for path in map(Path, paths):
+    """Lines of plain-text files, or the `text` field of `.jsonl` files.
+
+    Raises UserError naming the file: at once for a missing file; while iterating, with the
+    line, for a line that is not UTF-8 or a `.jsonl` line that is not JSON or has no string
+    `text` field.
+    """
+    paths = [Path(path) for path in paths]
+    for path in paths:
         if not path.is_file():
-            raise FileNotFoundError(f"tokenizer input not found: {path}")
-        with path.open(encoding="utf-8") as handle:
-            for line_number, line in enumerate(handle, 1):
-                if path.suffix == ".jsonl":
-                    try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError as error:
-                        raise ValueError(f"{path}:{line_number}: not valid JSON ({error.msg})") from None
-                    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                        raise ValueError(f"{path}:{line_number}: expected an object with a string 'text' field")
-                    yield record["text"]
-                else:
+            raise UserError(f"{path}: no such input file")
+    return _read_lines(paths)
+
+
+def _read_lines(paths: list[Path]) -> Iterator[str]:
+    for path in paths:
+        with path.open("rb") as handle:
+            for line_number, line_bytes in enumerate(handle, 1):
+                try:
+                    line = line_bytes.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise UserError(f"{path}:{line_number}: not UTF-8 text") from None
+                if path.suffix != ".jsonl":
                     yield line
+                elif line.strip():  # a blank line between records is not an error
+                    yield _jsonl_text(path, line_number, line)
+
+
+def _jsonl_text(path: Path, line_number: int, line: str) -> str:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path}:{line_number}: not valid JSON ({error.msg} at column {error.colno})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+        raise UserError(f"{path}:{line_number}: expected an object with a string 'text' field")
+    return record["text"]
