@@ -1,0 +1,31 @@
+"""The install files agree: the lock pins what pyproject allows, and test-lowest tests the lowest bound."""
+
+import re
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pins(path: Path) -> dict[str, str]:
+    lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+    return {re.split(r"==", line)[0].lower().replace("_", "-"): line.split("==")[1] for line in lines if "==" in line}
+
+
+def project() -> dict:
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+
+
+def test_lowest_transformers_is_the_declared_lower_bound():
+    declared = next(d for d in project()["dependencies"] if d.startswith("transformers"))
+    lower_bound = re.search(r">=\s*([0-9.]+)", declared).group(1)
+    pinned = pins(REPO / "requirements" / "lowest.txt")["transformers"]
+    assert tuple(map(int, pinned.split("."))) == tuple(map(int, (lower_bound + ".0.0").split(".")[:3]))
+
+
+def test_lock_pins_every_dependency_and_extra():
+    locked = pins(REPO / "requirements" / "lock.txt")
+    requirements = project()["dependencies"] + [d for extra in project()["optional-dependencies"].values() for d in extra]
+    names = {re.split(r"[<>=!\[ ;]", requirement)[0].lower().replace("_", "-") for requirement in requirements}
+    assert not names - set(locked), f"not in requirements/lock.txt: {sorted(names - set(locked))} (run make lock)"
+    assert locked["torch"].startswith("2.13.0")
