@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -46,24 +47,29 @@ def process_env() -> dict:
     return env
 
 
-def run_atomlm(args: list[str], *, env: dict | None = None, timeout: float = 180, torchrun_nproc: int = 0):
-    """Run `atomlm ARGS` (or under torchrun with that many processes); returns CompletedProcess."""
+def atomlm_command(args: list[str], torchrun_nproc: int = 0) -> list[str]:
+    """The command line of `atomlm ARGS`, under torchrun with that many processes when nonzero."""
     if torchrun_nproc:
         torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
-        command = [torchrun, "--standalone", f"--nproc_per_node={torchrun_nproc}", "-m", "atomlm", *args]
-    else:
-        command = [sys.executable, "-m", "atomlm", *args]
+        return [torchrun, "--standalone", f"--nproc_per_node={torchrun_nproc}", "-m", "atomlm", *args]
+    return [sys.executable, "-m", "atomlm", *args]
+
+
+def run_atomlm(args: list[str], *, env: dict | None = None, timeout: float = 180, torchrun_nproc: int = 0):
+    """Run `atomlm ARGS` (or under torchrun with that many processes); returns CompletedProcess."""
     return subprocess.run(
-        command, env={**process_env(), **(env or {})}, capture_output=True, text=True, timeout=timeout
+        atomlm_command(args, torchrun_nproc), env={**process_env(), **(env or {})}, capture_output=True, text=True,
+        timeout=timeout,
     )
 
 
-def start_atomlm_process(args: list[str], stderr_path: Path) -> subprocess.Popen:
-    """`atomlm ARGS` running in the background, its stderr going to `stderr_path`, for tests that
-    signal it mid-run (see `wait_until_train_step`)."""
+def start_atomlm_process(args: list[str], stderr_path: Path, torchrun_nproc: int = 0) -> subprocess.Popen:
+    """`atomlm ARGS` (or under torchrun) running in the background, its stderr going to
+    `stderr_path`, for tests that signal it mid-run (see `wait_until_train_step`)."""
     with open(stderr_path, "w") as stderr:
         return subprocess.Popen(
-            [sys.executable, "-m", "atomlm", *args], env=process_env(), stdout=subprocess.DEVNULL, stderr=stderr
+            atomlm_command(args, torchrun_nproc), env=process_env(), stdout=subprocess.DEVNULL, stderr=stderr,
+            start_new_session=True,  # its own process group, so a failed test can end all of it
         )
 
 
@@ -106,10 +112,21 @@ def make_config(shard_cache):
     return lambda path, **sections: write_config(Path(path), tiny_config(shard_cache, **sections))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def start_atomlm():
-    """`start_atomlm(args, stderr_path)` starts a real atomlm process in the background."""
-    return start_atomlm_process
+    """`start_atomlm(args, stderr_path, torchrun_nproc=0)` starts a real atomlm process in the
+    background; whatever of it still runs when the test ends is killed."""
+    started = []
+
+    def start(*args, **kwargs):
+        started.append(start_atomlm_process(*args, **kwargs))
+        return started[-1]
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,10 @@
 rank-0-only writes, NaN stop, corrupt checkpoints, export through the Auto classes."""
 
 import json
+import os
 import shutil
 import signal
+from pathlib import Path
 
 import pytest
 import torch
@@ -212,3 +214,62 @@ def test_earlier_run_without_a_checkpoint_starts_again(tmp_path, atomlm, make_co
     result = atomlm(["train", "--config", str(config), "--out", str(run_dir), "--no-progress"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(_train_losses(run_dir)) == 2 and _train_losses(run_dir)[0] != 9.0
+
+
+def test_sigterm_saves_a_checkpoint_and_resume_continues_exactly(baseline, tmp_path, atomlm, start_atomlm,
+                                                                  wait_for_train_step):
+    run_dir, config = baseline
+    stopped = tmp_path / "run"
+    process = start_atomlm(["train", "--config", str(config), "--out", str(stopped), "--no-progress"],
+                           tmp_path / "stderr.txt")
+    wait_for_train_step(stopped, 5, process)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 143
+    steps = len(_train_losses(stopped))
+    checkpoint = stopped / "checkpoints" / f"step_{steps:06d}"
+    assert steps in (5, 6, 7)  # the checkpoint is the signal's, not the every-4-steps one
+    assert (stopped / "checkpoints" / "latest").read_text().strip() == checkpoint.name
+    stderr = (tmp_path / "stderr.txt").read_text()
+    assert stderr.splitlines()[-1] == (
+        f"atomlm train: interrupted by SIGTERM after step {steps}; checkpoint {checkpoint}; continue with --resume"
+    )
+    again = atomlm(["train", "--config", str(config), "--out", str(stopped), "--resume", "--no-progress"])
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert _train_losses(stopped) == _train_losses(run_dir)
+    reference, continued = _final_weights(run_dir), _final_weights(stopped)
+    assert all(torch.equal(reference[name], continued[name]) for name in reference)
+
+
+def _descendant_pids(pid: int) -> list[int]:
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(child) for child in (task / "children").read_text().split()]
+    return children + [grandchild for child in children for grandchild in _descendant_pids(child)]
+
+
+def _torchrun_worker_pid(torchrun_pid: int, rank: int) -> int:
+    for pid in _descendant_pids(torchrun_pid):
+        environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        if f"RANK={rank}".encode() in environment:
+            return pid
+    raise AssertionError(f"no torchrun worker with RANK={rank} under process {torchrun_pid}")
+
+
+@pytest.mark.slow
+def test_a_signal_to_one_torchrun_rank_stops_every_rank_after_the_same_step(tmp_path, make_config, start_atomlm,
+                                                                            wait_for_train_step):
+    config = make_config(tmp_path / "ddp.json", optim={"max_steps": 40}, run={"checkpoint_every_steps": 0})
+    run_dir = tmp_path / "run"
+    process = start_atomlm(["train", "--config", str(config), "--out", str(run_dir), "--no-progress"],
+                           tmp_path / "stderr.txt", torchrun_nproc=2)
+    wait_for_train_step(run_dir, 3, process)
+    os.kill(_torchrun_worker_pid(process.pid, rank=1), signal.SIGINT)  # rank 0 never sees a signal
+    process.wait(timeout=120)
+    stderr = (tmp_path / "stderr.txt").read_text()
+    steps = len(_train_losses(run_dir))
+    checkpoint = run_dir / "checkpoints" / f"step_{steps:06d}"
+    assert 3 <= steps < 40, stderr[-3000:]
+    assert f"atomlm train: interrupted by SIGINT after step {steps}; checkpoint {checkpoint}; continue" in stderr
+    assert "exitcode  : 130" in stderr  # torchrun's report of the workers
+    assert (run_dir / "checkpoints" / "latest").read_text().strip() == checkpoint.name
+    assert f"SIGINT received: stopping after step {steps}" in (run_dir / "train_log.txt").read_text()

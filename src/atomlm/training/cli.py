@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -24,7 +26,8 @@ def register(subparsers) -> None:
 
 def run_train(args) -> int:
     """Load the config (every field type-checked before anything is written) and train; a bad
-    config, checkpoint or data set raises a `UserError`, printed as one line by `atomlm.cli`."""
+    config, checkpoint or data set raises a `UserError`, printed as one line by `atomlm.cli`.
+    SIGINT/SIGTERM end the run after a checkpoint, with exit status 130/143."""
     from atomlm.training.config import apply_overrides, load_config
 
     config = load_config(args.config)
@@ -33,7 +36,13 @@ def run_train(args) -> int:
         assignments.append(f"optim.max_steps={args.max_steps}")
     if assignments:
         config = apply_overrides(config, assignments)
+    from atomlm.training.interrupt import TrainingInterrupted
     from atomlm.training.loop import train  # torch: only once the config is known to be good
 
-    train(config, args.out, resume=args.resume, progress=not args.no_progress)
+    try:
+        train(config, args.out, resume=args.resume, progress=not args.no_progress)
+    except TrainingInterrupted as stop:
+        if stop.announce:
+            print(f"atomlm train: {stop}", file=sys.stderr)
+        return stop.exit_code
     return 0

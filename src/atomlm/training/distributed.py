@@ -84,6 +84,16 @@ def broadcast_flag(value: bool, context: DistributedContext) -> bool:
     return bool(flag.item())
 
 
+def max_over_ranks(value: int, context: DistributedContext) -> int:
+    """The largest `value` any process holds, known to every process (e.g. whether any rank
+    received a stop signal, so all ranks stop after the same step)."""
+    if not context.is_distributed:
+        return value
+    tensor = torch.tensor([value], dtype=torch.int64, device=context.device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return int(tensor.item())
+
+
 def wrap_model(model: torch.nn.Module, context: DistributedContext) -> torch.nn.Module:
     """DistributedDataParallel around `model` when there are several processes."""
     if not context.is_distributed:

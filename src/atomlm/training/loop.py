@@ -15,6 +15,7 @@ import math
 import os
 import platform
 import random
+import signal
 import time
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from atomlm.errors import UserError
 from atomlm.training import checkpoint as checkpoints
 from atomlm.training import distributed
 from atomlm.training.config import ConfigError, TrainConfig, config_from_dict
+from atomlm.training.interrupt import StopOnSignals, TrainingInterrupted
 from atomlm.training.metrics import PLOT_FILE, RunRecorder, plot_metrics
 from atomlm.training.periodic_eval import ArithmarkProbe, validation_loss
 from atomlm.training.schedule import build_scheduler
@@ -294,9 +296,10 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, con
     if latest is not None:
         record.update({k: resumed_record.get(k) for k in ("final_loss", "val_loss", "arithmark_acc")})
 
-    def save(step: int) -> None:
+    def save(step: int) -> Path | None:
+        """Checkpoint `step` (rank 0 writes it); returns its directory on rank 0."""
         if not context.is_main:
-            return
+            return None
         wall = wall_before + time.time() - started
         record.update(steps=step, tokens_seen=tokens_seen, wall_time_s=wall)
         state = {
@@ -310,6 +313,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, con
             run_dir, step, raw_model.state_dict(), state, meta, keep=config.run.keep_checkpoints
         )
         recorder.log(f"checkpoint {path}")
+        return path
 
     def evaluate(step: int) -> None:
         if context.is_main:
@@ -327,86 +331,92 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, con
             recorder.log(" | ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in entry.items()))
         distributed.barrier(context)
 
-    bar = None
+    progress_bar = contextlib.nullcontext()
     if context.is_main and progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True)
+        progress_bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True)
     last_checkpoint_time = time.time()
     window_start, window_tokens = time.time(), 0
 
-    for step in range(start_step, total_steps):
-        micro_batches = [next(batches) for _ in range(accumulation)]
-        supervised = torch.zeros((), dtype=torch.int64, device=context.device)
-        for batch in micro_batches:
-            supervised += (batch["labels"][:, 1:] != -100).sum().to(context.device)
-        distributed.all_reduce_sum(supervised, context)
-        if int(supervised) == 0:
-            raise RuntimeError(f"step {step + 1}: the global batch has no supervised tokens (all labels are -100)")
+    with StopOnSignals() as stop, progress_bar as bar:
+        for step in range(start_step, total_steps):
+            micro_batches = [next(batches) for _ in range(accumulation)]
+            supervised = torch.zeros((), dtype=torch.int64, device=context.device)
+            for batch in micro_batches:
+                supervised += (batch["labels"][:, 1:] != -100).sum().to(context.device)
+            distributed.all_reduce_sum(supervised, context)
+            if int(supervised) == 0:
+                raise RuntimeError(f"step {step + 1}: the global batch has no supervised tokens (all labels are -100)")
 
-        step_loss = torch.zeros((), dtype=torch.float32, device=context.device)
-        for index, batch in enumerate(micro_batches):
-            with distributed.gradient_sync(model, sync=index == accumulation - 1), autocast():
-                output = model(
-                    input_ids=batch["input_ids"].to(context.device),
-                    attention_mask=_training_mask(batch["attention_mask"].to(context.device)),
-                    labels=batch["labels"].to(context.device),
-                    num_items_in_batch=supervised,
-                    use_cache=False,
+            step_loss = torch.zeros((), dtype=torch.float32, device=context.device)
+            for index, batch in enumerate(micro_batches):
+                with distributed.gradient_sync(model, sync=index == accumulation - 1), autocast():
+                    output = model(
+                        input_ids=batch["input_ids"].to(context.device),
+                        attention_mask=_training_mask(batch["attention_mask"].to(context.device)),
+                        labels=batch["labels"].to(context.device),
+                        num_items_in_batch=supervised,
+                        use_cache=False,
+                    )
+                (output.loss * context.world_size).backward()
+                step_loss += output.loss.detach().float()
+            distributed.all_reduce_sum(step_loss, context)
+            loss = float(step_loss)
+            if not math.isfinite(loss):
+                message = (
+                    f"loss is {loss} at step {step + 1}; stopping. The last good checkpoint is "
+                    f"{checkpoints.latest_checkpoint(run_dir) or 'none (no checkpoint was written yet)'}; "
+                    "lower optim.lr or raise warmup, then --resume"
                 )
-            (output.loss * context.world_size).backward()
-            step_loss += output.loss.detach().float()
-        distributed.all_reduce_sum(step_loss, context)
-        loss = float(step_loss)
-        if not math.isfinite(loss):
-            message = (
-                f"loss is {loss} at step {step + 1}; stopping. The last good checkpoint is "
-                f"{checkpoints.latest_checkpoint(run_dir) or 'none (no checkpoint was written yet)'}; "
-                "lower optim.lr or raise warmup, then --resume"
-            )
-            recorder.log(message)
-            raise NonFiniteLossError(message)
+                recorder.log(message)
+                raise NonFiniteLossError(message)
 
-        clip = config.optim.grad_clip if config.optim.grad_clip > 0 else float("inf")  # <= 0: measure only
-        grad_norm = torch.nn.utils.clip_grad_norm_(raw_model.parameters(), clip)
-        learning_rate = scheduler.get_last_lr()[0]
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+            clip = config.optim.grad_clip if config.optim.grad_clip > 0 else float("inf")  # <= 0: measure only
+            grad_norm = torch.nn.utils.clip_grad_norm_(raw_model.parameters(), clip)
+            learning_rate = scheduler.get_last_lr()[0]
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
 
-        done = step + 1
-        tokens_seen += config.tokens_per_step()
-        window_tokens += config.tokens_per_step()
-        record["final_loss"] = loss
-        if done % config.run.log_every == 0 or done == total_steps:
-            elapsed = max(1e-9, time.time() - window_start)
-            throughput = window_tokens / elapsed
-            recorder.metrics({
-                "kind": "train", "step": done, "tokens": tokens_seen, "loss": loss,
-                "lr": learning_rate, "grad_norm": float(grad_norm), "tokens_per_s": throughput,
-            })
-            window_start, window_tokens = time.time(), 0
+            done = step + 1
+            tokens_seen += config.tokens_per_step()
+            window_tokens += config.tokens_per_step()
+            record["final_loss"] = loss
+            if done % config.run.log_every == 0 or done == total_steps:
+                elapsed = max(1e-9, time.time() - window_start)
+                throughput = window_tokens / elapsed
+                recorder.metrics({
+                    "kind": "train", "step": done, "tokens": tokens_seen, "loss": loss,
+                    "lr": learning_rate, "grad_norm": float(grad_norm), "tokens_per_s": throughput,
+                })
+                window_start, window_tokens = time.time(), 0
+                if bar is not None:
+                    bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{throughput:,.0f}", refresh=False)
             if bar is not None:
-                bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{throughput:,.0f}", refresh=False)
-        if bar is not None:
-            bar.update(1)
+                bar.update(1)
 
-        if config.run.eval_every_steps > 0 and (done % config.run.eval_every_steps == 0 or done == total_steps):
-            evaluate(done)
-        due_by_time = config.run.checkpoint_every_minutes > 0 and (
-            time.time() - last_checkpoint_time >= 60 * config.run.checkpoint_every_minutes
-        )
-        due_by_time = distributed.broadcast_flag(due_by_time, context)
-        if done == total_steps or due_by_time or (
-            config.run.checkpoint_every_steps > 0 and done % config.run.checkpoint_every_steps == 0
-        ):
-            save(done)
-            last_checkpoint_time = time.time()
-        if window_tokens == 0:
-            window_start = time.time()  # throughput counts training time, not eval/checkpoint pauses
+            if config.run.eval_every_steps > 0 and (done % config.run.eval_every_steps == 0 or done == total_steps):
+                evaluate(done)
+            due_by_time = config.run.checkpoint_every_minutes > 0 and (
+                time.time() - last_checkpoint_time >= 60 * config.run.checkpoint_every_minutes
+            )
+            due_by_time = distributed.broadcast_flag(due_by_time, context)
+            checkpoint = None
+            if done == total_steps or due_by_time or (
+                config.run.checkpoint_every_steps > 0 and done % config.run.checkpoint_every_steps == 0
+            ):
+                checkpoint = save(done)
+                last_checkpoint_time = time.time()
+            stop_signal = distributed.max_over_ranks(stop.received, context)
+            if stop_signal and done < total_steps:
+                recorder.log(f"{signal.Signals(stop_signal).name} received: stopping after step {done}")
+                checkpoint = checkpoint or save(done)
+                distributed.barrier(context)  # no rank exits before the checkpoint is complete
+                raise TrainingInterrupted(stop_signal, done, checkpoint, announce=context.is_main)
+            if window_tokens == 0:
+                window_start = time.time()  # throughput counts training time, not eval/checkpoint pauses
 
-    if bar is not None:
-        bar.close()
     if context.is_main:
         plot = plot_metrics(recorder.metrics_path, run_dir / PLOT_FILE)
         record["plot_path"] = str(plot) if plot else None
