@@ -74,10 +74,14 @@ def test_missing_local_directory(atomlm, tmp_path, model):
     assert message == f"{os.path.expanduser(model)}: no such model directory"
 
 
-def test_config_field_of_wrong_type_names_the_field(atomlm, model_copy):
-    edit_config(model_copy, num_hidden_layers="five")
+@pytest.mark.parametrize("field, value, expected", [
+    ("num_hidden_layers", "five", "num_hidden_layers: expected an integer, got 'five'"),
+    ("digit_token_ids", 5, "'int' object is not iterable"),  # AtomConfig.__init__'s list() fails before _validate
+])
+def test_config_field_of_wrong_type_names_the_file(atomlm, model_copy, field, value, expected):
+    edit_config(model_copy, **{field: value})
     message = atomlm.error("generate", "1 + 1 =", "--model", model_copy)
-    assert message == f"{model_copy}/config.json: num_hidden_layers: expected an integer, got 'five'"
+    assert message == f"{model_copy}/config.json: {expected}"
 
 
 @pytest.mark.parametrize("field, value, expected", [

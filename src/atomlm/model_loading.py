@@ -200,9 +200,10 @@ def load_config(source: str, options: dict):
 
     try:
         return AutoConfig.from_pretrained(source, **options)
-    except ValueError as error:
+    except (ValueError, TypeError) as error:  # the config class refusing a value from config.json
         # AtomConfig._validate writes "AtomConfig: field: expected ..., got ...".
-        raise UserError(f"{os.path.join(source, CONFIG_FILE)}: {first_line(error).removeprefix('AtomConfig: ')}") from None
+        message = first_line(error).removeprefix("AtomConfig: ")
+        raise UserError(f"{os.path.join(source, CONFIG_FILE)}: {message}") from None
     except OSError as error:  # e.g. a hub id that does not exist
         raise UserError(f"{source}: {first_line(error)}") from None
 
