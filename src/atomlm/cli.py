@@ -23,12 +23,27 @@ VERB_MODULES = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="atomlm", description=__doc__.splitlines()[0])
-    subparsers = parser.add_subparsers(dest="verb", metavar="VERB")
+    parser = argparse.ArgumentParser(
+        prog="atomlm", description="Train, evaluate, export and run Atom, a small arithmetic-aware language model."
+    )
+    parser.add_argument("--version", action="version", version=f"atomlm {installed_version()}",
+                        help="print the installed atomlm version and exit")
+    subparsers = parser.add_subparsers(dest="verb", metavar="VERB",
+                                       help="what to do; `atomlm VERB --help` lists its flags")
     subparsers.required = True
     for _verb, module_name in VERB_MODULES:
         importlib.import_module(module_name).register(subparsers)
     return parser
+
+
+def installed_version() -> str:
+    """The version pip installed (the package metadata), as bug reports should quote it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("atomlm")
+    except PackageNotFoundError:
+        return "(unknown: not installed, run from a source tree)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ def register(subparsers) -> None:
     parser.add_argument("prompt", help='text the model continues, e.g. "12 + 34 ="')
     parser.add_argument("--model", required=True,
                         help="exported model directory (atomlm export --out) or Hugging Face hub id")
-    parser.add_argument("--max-new-tokens", type=int, default=32,
+    parser.add_argument("--max-new-tokens", type=int, default=32, metavar="N",
                         help="stop after this many generated tokens, or earlier at end of text (default 32)")
     parser.add_argument("--sample", action="store_true",
                         help="sample the next token instead of taking the most likely one (default: greedy)")

@@ -107,7 +107,8 @@ def register(subparsers):
     from atomlm.evaluation.benchmark_fusion_arithmark import add_arguments, positive_int
 
     parser = subparsers.add_parser("eval", help="evaluate a model (ArithMark, greedy exact match, Int Index)")
-    verbs = parser.add_subparsers(dest="eval_verb", metavar="EVAL_VERB")
+    verbs = parser.add_subparsers(dest="eval_verb", metavar="EVAL_VERB",
+                                  help="which evaluation; `atomlm eval EVAL_VERB --help` lists its flags")
     verbs.required = True
 
     arithmark = verbs.add_parser("arithmark", help="score ArithMark 2.0 / v1 / 3 (official protocol)")
@@ -117,17 +118,17 @@ def register(subparsers):
     generation = verbs.add_parser("exact-match", help="greedy generation: does the model write the right answer?")
     generation.add_argument("--model", required=True,
                             help="exported model directory (atomlm export --out) or Hugging Face hub id")
-    generation.add_argument("--data-path", type=Path, default=None,
+    generation.add_argument("--data-path", type=Path, default=None, metavar="FILE",
                             help="ArithMark 2.0, v1 or 3 .jsonl file (default: atomlm's ArithMark 2.0-compatible set)")
-    generation.add_argument("--batch-size", type=positive_int, default=64,
+    generation.add_argument("--batch-size", type=positive_int, default=64, metavar="N",
                             help="prompts generated together, left-padded (default 64)")
-    generation.add_argument("--max-new-tokens", type=positive_int, default=12,
+    generation.add_argument("--max-new-tokens", type=positive_int, default=12, metavar="N",
                             help="tokens generated per prompt; the answer is the first number in them (default 12)")
     generation.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     generation.add_argument("--strict", action="store_true",
                             help="fail on rows whose metadata.answer is not the labelled ending or whose endings "
                             "repeat (default: evaluate them and print a warning)")
-    generation.add_argument("--output", type=Path, default=None,
+    generation.add_argument("--output", type=Path, default=None, metavar="FILE",
                             help="also write the result JSON (with every completion) here")
     generation.set_defaults(handler=_run_exact_match)
 

@@ -12,18 +12,19 @@ MODEL_FILES = ("config.json", "model.safetensors")
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("tokenizer", help="train the fusion tokenizer")
-    verbs = parser.add_subparsers(dest="tokenizer_verb", metavar="VERB")
+    verbs = parser.add_subparsers(dest="tokenizer_verb", metavar="VERB",
+                                  help="what to do; `atomlm tokenizer train --help` lists its flags")
     verbs.required = True
     train = verbs.add_parser("train", help="train a byte-level BPE with atomic, LSD-first digits")
-    train.add_argument("--out", required=True, type=Path,
+    train.add_argument("--out", required=True, type=Path, metavar="DIR",
                        help="directory to write tokenizer.json, tokenizer_config.json and tokenization_atom.py "
                        "into (created if missing; never a model directory)")
     train.add_argument(
-        "--input", action="append", type=Path, default=[],
+        "--input", action="append", type=Path, default=[], metavar="FILE",
         help="text file (one document per line) or .jsonl with a string 'text' field per line; repeatable "
         "(default: the embedded offline corpus, King James Bible + generated arithmetic)",
     )
-    train.add_argument("--vocab-size", type=int, default=4096,
+    train.add_argument("--vocab-size", type=int, default=4096, metavar="N",
                        help="tokens in the trained vocabulary, special tokens and the 256 byte symbols included; "
                        "the input must hold enough text to reach it (default 4096)")
     train.add_argument("--force", action="store_true", help="overwrite a tokenizer.json already in --out")
