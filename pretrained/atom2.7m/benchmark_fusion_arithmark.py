@@ -552,10 +552,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", "--model", dest="checkpoint", default=".", metavar="MODEL",
                         help="model to score: a Hugging Face model directory (e.g. from atomlm export --out) "
                         "or hub id (default: the current directory)")
-    parser.add_argument("--data-path", default=None,
+    parser.add_argument("--data-path", default=None, metavar="FILE",
                         help="ArithMark 2.0, v1 or 3 .jsonl file (default: the ArithMark 2.0 file beside the "
                         "runner: arithmark_2.0.jsonl in an exported model directory, the compatible set in atomlm)")
-    parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE,
+    parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
                         help=f"items scored per forward pass (default {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     parser.add_argument("--dtype", default=None, choices=["auto", "float32", "bfloat16", "float16"],
@@ -564,7 +564,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--strict", action="store_true",
                         help="fail on rows whose metadata.answer is not the labelled ending or whose endings "
                         "repeat (default: score them and print a warning)")
-    parser.add_argument("--output", default=None, help="also write the full result JSON (with predictions) here")
+    parser.add_argument("--output", default=None, metavar="FILE",
+                        help="also write the full result JSON (with predictions) here")
     return parser
 
 
@@ -593,7 +594,7 @@ def run_from_args(args) -> int:
         run_and_report(args)
     except (ArithMarkFormatError, OSError) as error:
         # transformers' OSErrors run to several lines; the first says what is missing.
-        print(f"error: {str(error).strip().splitlines()[0]}", file=sys.stderr)
+        print(f"error: {(str(error).strip().splitlines() or [type(error).__name__])[0]}", file=sys.stderr)
         return 2
     return 0
 
