@@ -122,3 +122,21 @@ def test_hub_stream_reads_config_split_and_text_column(tmp_path):
         list(_hub_documents(local, 0, 1))
     with pytest.raises(SourceError, match="no string field"):
         next(_hub_documents(replace(local, text_fields=("text",)), 0, 1))
+
+
+def test_mathematics_stream_leaves_the_callers_random_numbers_alone():
+    import random
+
+    import numpy
+
+    random.seed(11)
+    numpy.random.seed(11)
+    expected = (random.random(), float(numpy.random.random()))
+    random.seed(11)
+    numpy.random.seed(11)
+    stream = iter_documents(SOURCES["mathematics"], seed=5)
+    first = list(itertools.islice(stream, 10))
+    assert (random.random(), float(numpy.random.random())) == expected
+    # interleaved with other draws, the stream goes on as if alone
+    rest = list(itertools.islice(stream, 10))
+    assert first + rest == list(itertools.islice(iter_documents(SOURCES["mathematics"], seed=5), 20))

@@ -443,7 +443,9 @@ def _mathematics_modules() -> dict:
     # The package uses numpy aliases that numpy 2 deprecates; the warnings say nothing actionable.
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"mathematics_dataset\..*")
     from mathematics_dataset.modules import modules
+    from mathematics_dataset.util import composition
 
+    composition.Context.pop = _pop_unused_symbol_in_sorted_order
     flat: dict = {}
 
     def flatten(tree, prefix=""):
@@ -459,23 +461,73 @@ def _mathematics_modules() -> dict:
     return _MATHEMATICS_CACHE
 
 
-def _mathematics_documents(seed: int) -> Iterator[str]:
-    import numpy
+def _pop_unused_symbol_in_sorted_order(context) -> str:
+    """mathematics-dataset's `Context.pop` (an unused variable name for a problem), choosing from
+    the unused letters in sorted order: the original chooses from `list(a set of str)`, whose
+    order changes with PYTHONHASHSEED, so the same seed named variables differently in two
+    processes and shards were not reproducible."""
+    from mathematics_dataset.util import composition
 
+    allowed = sorted(
+        composition._ALLOWED_SYMBOLS - context._relation_symbols - context._self_symbols - context._child_symbols
+    )
+    if not allowed:
+        raise ValueError("Ran out of symbols")
+    symbol = random.choice(allowed)
+    context._self_symbols.add(symbol)
+    return symbol
+
+
+def _mathematics_documents(seed: int) -> Iterator[str]:
     functions = _mathematics_modules()
     names = sorted(functions)
     chooser = random.Random(seed)
-    # The package draws from the global `random`, numpy and sympy generators; reseed them so a shard is
-    # reproducible (shards run in their own processes, or one after another in one process).
-    random.seed(seed)
-    numpy.random.seed(seed % 2**32)
-    import sympy.core.random as sympy_random  # randprime/nextprime draw from sympy's own generator
-
-    sympy_random.seed(seed)
+    randomness = _PrivateGlobalRandomness(seed)
     while True:
         name = chooser.choice(names)
-        try:
-            problem = functions[name]()
-        except Exception:  # a rare draw fails inside sympy/numpy; skip it, the stream stays seeded
-            continue
+        with randomness:
+            try:
+                problem = functions[name]()
+            except Exception:  # a rare draw fails inside sympy/numpy; skip it, the stream stays seeded
+                continue
         yield f"{problem.question}\nAnswer: {problem.answer}"
+
+
+class _PrivateGlobalRandomness:
+    """A seeded set of states for the global python, numpy and sympy generators, which
+    mathematics-dataset draws from: inside `with`, they are swapped in; on leaving, they are
+    saved and the process's own states restored. So a stream is reproducible wherever it runs
+    (a build worker, or a training process building shards before it trains) and never moves
+    the caller's random numbers."""
+
+    def __init__(self, seed: int):
+        import numpy
+        import sympy.core.random  # randprime/nextprime draw from sympy's own generators
+
+        self._numpy_random, self._sympy_random = numpy.random, sympy.core.random
+        callers = self._capture()
+        random.seed(seed)
+        self._numpy_random.seed(seed % 2**32)
+        self._sympy_random.seed(seed)
+        self._states = self._capture()
+        self._restore(callers)
+
+    def _capture(self) -> tuple:
+        return (random.getstate(), self._numpy_random.get_state(),
+                self._sympy_random.rng.getstate(), self._sympy_random._assumptions_rng.getstate())
+
+    def _restore(self, states: tuple) -> None:
+        python_state, numpy_state, sympy_state, assumptions_state = states
+        random.setstate(python_state)
+        self._numpy_random.set_state(numpy_state)
+        self._sympy_random.rng.setstate(sympy_state)
+        self._sympy_random._assumptions_rng.setstate(assumptions_state)
+
+    def __enter__(self) -> "_PrivateGlobalRandomness":
+        self._callers = self._capture()
+        self._restore(self._states)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._states = self._capture()
+        self._restore(self._callers)
