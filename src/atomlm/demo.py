@@ -32,9 +32,10 @@ def register(subparsers) -> None:
 def run_demo(args) -> int:
     from atomlm.errors import UserError
     from atomlm.evaluation.benchmark_fusion_arithmark import (
-        default_data_path, format_report, load_model_and_tokenizer, read_arithmark_file, score_arithmark,
+        ArithMarkFormatError, default_data_path, format_report, read_arithmark_file, score_arithmark,
     )
     from atomlm.generate import complete
+    from atomlm.model_loading import load_model_and_tokenizer
 
     if not (args.model / "config.json").is_file():
         raise UserError(
@@ -42,8 +43,11 @@ def run_demo(args) -> int:
             f"and `atomlm export --checkpoint runs/cpu --out {args.model}`"
         )
     data_path = args.data_path or default_data_path()
-    _, rows = read_arithmark_file(data_path)
-    model, tokenizer = load_model_and_tokenizer(str(args.model))
+    try:
+        _, rows = read_arithmark_file(data_path)
+    except (ArithMarkFormatError, FileNotFoundError) as error:
+        raise UserError(str(error)) from None
+    model, tokenizer = load_model_and_tokenizer(args.model, use_fast_tokenizer=False)  # the ArithMark protocol
     started = time.perf_counter()
     result = score_arithmark(model, tokenizer, rows, batch_size=args.batch_size, progress=True)
     seconds = time.perf_counter() - started
