@@ -6,6 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+pytestmark = pytest.mark.huggingface  # also run against other transformers releases
+
 DIGITS = set("0123456789")
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -34,9 +33,6 @@ PRE_TOKENIZER_PATTERN = (
     r"|[\p{L}\p{M}]+"                     # letter runs (with combining marks)
     r"|[^\s\p{L}\p{M}0-9+\-*/=()]+"       # any other run (punctuation, symbols, other numerals)
 )
-
-AUTO_MAP = ["tokenization_atom.AtomTokenizer", "tokenization_atom.AtomTokenizer"]
-
 
 def build_untrained_tokenizer() -> Tokenizer:
     """The fusion pipeline with an empty BPE model."""
@@ -84,30 +80,29 @@ def arithmetic_vocabulary(tokenizer: Tokenizer) -> dict:
 
 
 def save_tokenizer(tokenizer: Tokenizer, out_dir: str | Path) -> Path:
-    """Write `tokenizer.json`, `tokenizer_config.json` and `tokenization_atom.py` to `out_dir`."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(str(out_dir / "tokenizer.json"))
-    config = {
-        "tokenizer_class": "AtomTokenizer",
-        "auto_map": AUTO_MAP,  # a two-element list (slow, fast): transformers 5 reads it as is
-        "bos_token": BOS,
-        "eos_token": EOS,
-        "pad_token": PAD,
-        "unk_token": UNK,
-        "extra_special_tokens": [END_OF_TEXT],
-        "model_max_length": MODEL_MAX_LENGTH,
-        "padding_side": "right",
-        "add_bos_token": False,
-        "add_eos_token": False,
-        "clean_up_tokenization_spaces": False,
-        "arithmetic_vocabulary": arithmetic_vocabulary(tokenizer),
-    }
-    (out_dir / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
-    from atomlm.modeling import tokenization_atom
+    """Write the trained pipeline as a Hugging Face tokenizer directory through `save_pretrained`.
 
-    shutil.copyfile(tokenization_atom.__file__, out_dir / "tokenization_atom.py")
-    return out_dir
+    `tokenizer.json`, `tokenizer_config.json` (with `auto_map`, written by transformers because
+    `AtomTokenizer` is registered for `AutoTokenizer`) and a copy of `tokenization_atom.py`.
+    """
+    from atomlm.modeling.tokenization_atom import AtomTokenizer
+
+    wrapped = AtomTokenizer(
+        tokenizer_object=tokenizer,
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=PAD,
+        unk_token=UNK,
+        extra_special_tokens=[END_OF_TEXT],
+        model_max_length=MODEL_MAX_LENGTH,
+        padding_side="right",
+        add_bos_token=False,
+        add_eos_token=False,
+        clean_up_tokenization_spaces=False,
+        arithmetic_vocabulary=arithmetic_vocabulary(tokenizer),
+    )
+    wrapped.save_pretrained(str(out_dir))
+    return Path(out_dir)
 
 
 def default_training_texts(seed: int = 0, arithmetic_lines: int = 20000) -> Iterator[str]:
