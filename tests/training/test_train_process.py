@@ -273,3 +273,33 @@ def test_a_signal_to_one_torchrun_rank_stops_every_rank_after_the_same_step(tmp_
     assert "exitcode  : 130" in stderr  # torchrun's report of the workers
     assert (run_dir / "checkpoints" / "latest").read_text().strip() == checkpoint.name
     assert f"SIGINT received: stopping after step {steps}" in (run_dir / "train_log.txt").read_text()
+
+
+def test_resume_refuses_shards_that_changed_since_the_run_started(baseline, tmp_path, atomlm, shard_cache):
+    import numpy as np
+
+    from atomlm.data.shards import file_sha256
+
+    run_dir, config_path = baseline
+    cache, copy = tmp_path / "cache", tmp_path / "run"
+    shutil.copytree(shard_cache, cache)
+    shutil.copytree(run_dir, copy)
+    config = json.loads(config_path.read_text())
+    config["data"]["shard_cache_dir"] = str(cache)
+    (tmp_path / "moved.json").write_text(json.dumps(config))
+    saved = json.loads((copy / "config.json").read_text())
+    saved["data"]["shard_cache_dir"] = str(cache)  # as if the cache had been moved with the run
+    (copy / "config.json").write_text(json.dumps(saved))
+    # a rebuild under the same key that came out different: one shard's rows in another order
+    (shard_dir,) = [path.parent for path in cache.glob("*/manifest.json")]
+    record_path = sorted(shard_dir.glob("train/*.json"))[0]
+    record = json.loads(record_path.read_text())
+    rows = np.fromfile(shard_dir / record["file"], dtype=np.uint16).reshape(record["rows"], -1)
+    rows[::-1].tofile(shard_dir / record["file"])
+    record["sha256"] = file_sha256(shard_dir / record["file"])
+    record_path.write_text(json.dumps(record))  # the run's shard build rewrites manifest.json from these
+
+    result = atomlm(["train", "--config", str(tmp_path / "moved.json"), "--out", str(copy), "--resume",
+                     "--no-progress"])
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert f"atomlm train: error: --resume: the shards in {shard_dir} are not those this run trained on" in result.stderr

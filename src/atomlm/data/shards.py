@@ -97,6 +97,17 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def shard_fingerprint(shard_dir: str | Path) -> str:
+    """sha256 over the built shards' files and sha256s, in manifest order: it changes whenever any
+    shard's tokens do (a rebuilt cache), without reading the shards themselves (gigabytes)."""
+    manifest_path = Path(shard_dir) / "manifest.json"
+    if not manifest_path.is_file():
+        raise BuildError(f"{manifest_path}: missing; build the shards first (atomlm data build --out {shard_dir})")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    files = [(split, shard["file"], shard["sha256"]) for split, shards in manifest["shards"].items() for shard in shards]
+    return hashlib.sha256(json.dumps(files).encode()).hexdigest()
+
+
 def tokenizer_fingerprint(tokenizer_dir: Path) -> str:
     """sha256 of the tokenizer's `tokenizer.json` (its vocabulary, merges and pre-tokenizer)."""
     path = Path(tokenizer_dir) / "tokenizer.json"

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from atomlm.data.shards import shard_fingerprint
 from atomlm.errors import UserError
 from atomlm.training import checkpoint as checkpoints
 from atomlm.training import distributed
@@ -156,6 +157,18 @@ def _write_run_config(run_dir: Path, config: TrainConfig) -> None:
     os.replace(temporary, run_dir / CONFIG_FILE)
 
 
+def _check_same_shards(meta: dict, fingerprint: str, shard_dir: Path, checkpoint: Path) -> None:
+    """--resume must read the tokens the run started on: a shard cache rebuilt under the same key
+    (another package version, a hand edit) would otherwise silently change the data mid-run."""
+    saved = meta.get("record", {}).get("shard_fingerprint")
+    if saved is not None and saved != fingerprint:
+        raise UserError(
+            f"--resume: the shards in {shard_dir} are not those this run trained on (fingerprint {fingerprint[:12]}..., "
+            f"{checkpoint / checkpoints.META_FILE} records {saved[:12]}...); the shard cache was rebuilt or changed. "
+            "Restore those shards, or train on these in a new run (another --out)"
+        )
+
+
 def _hardware(context, fused: bool) -> dict:
     info = {
         "platform": platform.platform(),
@@ -229,6 +242,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, con
     shard_dir, curriculum_description = prepare_shards(
         config.data, context.is_main, lambda: distributed.barrier(context), recorder.log
     )
+    shards = shard_fingerprint(shard_dir)
 
     model_kwargs = atom_config_kwargs(config, tokenizer)
     model = AtomForCausalLM(AtomConfig(**model_kwargs)).to(context.device)
@@ -241,6 +255,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, con
     latest = checkpoints.latest_checkpoint(run_dir) if resume else None
     if latest is not None:
         model_state, state, meta = checkpoints.load_checkpoint(latest)
+        _check_same_shards(meta, shards, shard_dir, latest)
         model.load_state_dict(model_state)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -287,6 +302,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, con
         "curriculum_name": config.data.curriculum,
         "curriculum": curriculum_description,
         "tokenizer_dir": str(tokenizer_directory(config.data).resolve()),
+        "shard_fingerprint": shards,
         "parameters": parameters,
         "hardware": _hardware(context, fused),
         "final_loss": None,
