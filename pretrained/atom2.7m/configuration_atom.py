@@ -6,6 +6,8 @@ Defaults reproduce Atom2.7m exactly (2,738,880 parameters with the default token
 
 from transformers import PreTrainedConfig
 
+from .arithmetic_features import ARITHMETIC_SYMBOLS, NUM_ROLES
+
 # Token ids of the arithmetic vocabulary in the default fusion tokenizer. The model derives
 # place/role ids from these, so a tokenizer trained differently must pass its own ids
 # (`atomlm export` does this from the tokenizer it ships).
@@ -41,7 +43,7 @@ class AtomConfig(PreTrainedConfig):
         use_role_ids=True,
         use_xsa=True,
         place_vocab_size=66,
-        role_vocab_size=12,
+        role_vocab_size=NUM_ROLES,
         xsa_eps=1e-6,
         digit_token_ids=None,
         operator_token_ids=None,
@@ -120,13 +122,15 @@ class AtomConfig(PreTrainedConfig):
             raise ValueError(f"AtomConfig: head_dim ({self.head_dim}) must be even for RoPE")
         if len(self.digit_token_ids) != 10:
             raise ValueError(f"AtomConfig: digit_token_ids needs 10 ids for '0'..'9', got {self.digit_token_ids}")
-        missing = set("+-*/=()") - set(self.operator_token_ids)
+        missing = set(ARITHMETIC_SYMBOLS) - set(self.operator_token_ids)
         if missing:
             raise ValueError(f"AtomConfig: operator_token_ids lacks {sorted(missing)}")
         if self.place_vocab_size < 3:
             raise ValueError(f"AtomConfig: place_vocab_size ({self.place_vocab_size}) must be at least 3")
-        if self.role_vocab_size != 12:
-            raise ValueError(f"AtomConfig: role_vocab_size must be 12 (the role table), got {self.role_vocab_size}")
+        if self.role_vocab_size != NUM_ROLES:
+            raise ValueError(
+                f"AtomConfig: role_vocab_size must be {NUM_ROLES} (the role table), got {self.role_vocab_size}"
+            )
 
 
 AtomConfig.register_for_auto_class()  # save_pretrained writes auto_map["AutoConfig"] and copies this file

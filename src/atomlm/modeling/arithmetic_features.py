@@ -38,6 +38,11 @@ from __future__ import annotations
 
 import torch
 
+# The arithmetic vocabulary: each symbol is one atomic token, and the model's config names its id.
+BINARY_OPERATORS = "+-*/"
+ARITHMETIC_SYMBOLS = BINARY_OPERATORS + "=()"
+DIGITS = "0123456789"
+
 ROLE_PAD = 0
 ROLE_TEXT = 1
 ROLE_OPERAND_1 = 2
@@ -94,7 +99,7 @@ def compute_arithmetic_ids(
     ops = config.operator_token_ids
     valid = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
     is_digit = _isin(input_ids, config.digit_token_ids) & valid
-    is_binary_symbol = _isin(input_ids, [ops["+"], ops["-"], ops["*"], ops["/"]]) & valid
+    is_binary_symbol = _isin(input_ids, [ops[symbol] for symbol in BINARY_OPERATORS]) & valid
     is_minus = (input_ids == ops["-"]) & valid
     is_paren = _isin(input_ids, [ops["("], ops[")"]]) & valid
     is_close_paren = (input_ids == ops[")"]) & valid

@@ -17,22 +17,25 @@ from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from atomlm.modeling.arithmetic_features import ARITHMETIC_SYMBOLS, DIGITS
+
 from atomlm.errors import UserError
 
 SPECIAL_TOKENS = ["<|bos|>", "<|eos|>", "<|pad|>", "<|unk|>", "<|endoftext|>"]
 BOS, EOS, PAD, UNK, END_OF_TEXT = SPECIAL_TOKENS
-ARITHMETIC_SYMBOLS = "+-*/=()"
 MODEL_MAX_LENGTH = 548
 MIN_VOCAB_SIZE = len(SPECIAL_TOKENS) + 256  # the special tokens and the byte alphabet, before any merge
 
 # Order matters: the first alternative that matches at a position wins.
+_SYMBOL_CLASS = ARITHMETIC_SYMBOLS.replace("-", r"\-")  # the symbols inside a regex character class
 PRE_TOKENIZER_PATTERN = (
-    r"[0-9]"                              # every ASCII digit alone
-    r"|[+\-*/=()]"                        # every arithmetic symbol alone
-    r"|\s+"                               # whitespace runs, never glued to text
-    r"|[\p{L}\p{M}]+"                     # letter runs (with combining marks)
-    r"|[^\s\p{L}\p{M}0-9+\-*/=()]+"       # any other run (punctuation, symbols, other numerals)
+    "[0-9]"                                        # every ASCII digit alone
+    f"|[{_SYMBOL_CLASS}]"                          # every arithmetic symbol alone
+    r"|\s+"                                        # whitespace runs, never glued to text
+    r"|[\p{L}\p{M}]+"                              # letter runs (with combining marks)
+    f"|[^\\s\\p{{L}}\\p{{M}}0-9{_SYMBOL_CLASS}]+"  # any other run (punctuation, symbols, other numerals)
 )
+
 
 def build_untrained_tokenizer() -> Tokenizer:
     """The fusion pipeline with an empty BPE model."""
@@ -73,7 +76,7 @@ def arithmetic_vocabulary(tokenizer: Tokenizer) -> dict:
         return index
 
     return {
-        "digit_token_ids": [token_id(d) for d in "0123456789"],
+        "digit_token_ids": [token_id(digit) for digit in DIGITS],
         "operator_token_ids": {symbol: token_id(symbol) for symbol in ARITHMETIC_SYMBOLS},
         "space_token_id": token_id("Ġ"),  # byte-level spelling of " "
     }
