@@ -59,12 +59,3 @@ def test_special_tokens_and_window(tokenizer):
     assert tokenizer.model_max_length == 548
     assert len(tokenizer) == 4096
     assert tokenizer.decode(tokenizer.encode("12<|endoftext|>34", add_special_tokens=False), skip_special_tokens=True) == "1234"
-
-
-def test_shipped_tokenizer_carries_the_current_wrapper():
-    """The copy of tokenization_atom.py beside the shipped tokenizer must not drift from the package's."""
-    from atomlm.modeling import tokenization_atom
-    from atomlm.tokenizer import default_tokenizer_dir
-
-    shipped = default_tokenizer_dir() / "tokenization_atom.py"
-    assert shipped.read_text() == open(tokenization_atom.__file__).read()
