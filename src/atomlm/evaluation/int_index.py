@@ -1,4 +1,4 @@
-"""The Open SLM leaderboard "Int Index" (SPEC §4).
+"""The Open SLM leaderboard "Int Index" (the leaderboard's published formula).
 
 N(s, c) = 100 (s - c) / (100 - c) rescales a score s (percent) so that chance c maps to 0.
 ARC is the mean of ARC-Easy and ARC-Challenge before normalising. All inputs are 0-shot acc_norm.
@@ -28,9 +28,9 @@ def int_index(hellaswag: float, arc_easy: float, arc_challenge: float, piqa: flo
     return total / (3.0 + ARITHMARK3_WEIGHT)
 
 
-def _as_percent(value: float) -> float:
-    # lm-eval writes fractions (0.4322); the leaderboard and our runner write percent (43.22).
-    return 100.0 * value if value <= 1.0 else value
+def _lm_eval_percent(fraction: float) -> float:
+    """lm-eval writes metrics as fractions (0.4322); the index works in percent (43.22)."""
+    return 100.0 * fraction
 
 
 def scores_from_lm_eval(paths) -> dict:
@@ -44,7 +44,7 @@ def scores_from_lm_eval(paths) -> dict:
                 value = metrics.get("acc_norm,none", metrics.get("acc_norm"))
                 if value is None:
                     raise ValueError(f"{path}: task {task} has no acc_norm metric")
-                scores[key] = _as_percent(float(value))
+                scores[key] = _lm_eval_percent(float(value))
     return scores
 
 
@@ -56,5 +56,5 @@ def score_from_arithmark3(path) -> float:
         return float(results["arithmark_3"]["acc_norm"])
     for task, metrics in results.items():
         if task.startswith("arithmark") and "3" in task and "acc_norm,none" in metrics:
-            return _as_percent(float(metrics["acc_norm,none"]))
+            return _lm_eval_percent(float(metrics["acc_norm,none"]))
     raise ValueError(f"{path}: no ArithMark 3 acc_norm found (expected results.arithmark_3.acc_norm)")
