@@ -1,7 +1,7 @@
 """ArithMark v1-style rows: signed operands, 2-6 operands by stage, non-exact division.
 
-The real `mathmark.jsonl` is not available here; these rows follow its published schema
-(as the published ArithMark v1 schema): `id`, `stage` (1-5), `n_operands` (2-6), `expression` (e.g. `-3 - -5 =`), `options`
+The real `mathmark.jsonl` is not available here; these rows follow its published schema:
+`id`, `stage` (1-5), `n_operands` (2-6), `expression` (e.g. `-3 - -5 =`), `options`
 (4 numbers), `answer_index`, `answer`. Assumptions, all ours: stage k has k+1 operands; operand
 magnitudes grow with the stage (1-2 digits at stage 1 up to 1-3 digits at stage 5); each operand
 is negative with probability 0.3; operators are uniform over `+ - * /` with the usual
