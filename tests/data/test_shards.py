@@ -1,7 +1,8 @@
-"""Token shards: packing rules, identical rebuilds, resume after a kill, manifest and stats."""
+"""Token shards: packing rules, identical rebuilds, resume after a kill, interrupts, manifest and stats."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -181,3 +182,44 @@ def test_builds_are_byte_identical_across_hash_seeds(tmp_path):
         assert process.wait(timeout=120) == 0, process.stderr.read()[-2000:]
     first, second = (_shard_hashes(out) for out in builds)
     assert len(first) == 6 and first == second
+
+
+@pytest.mark.parametrize(("stop_signal", "whole_group"), [(signal.SIGINT, True), (signal.SIGTERM, False)])
+def test_interrupted_build_says_one_line_and_keeps_only_complete_shards(tmp_path, stop_signal, whole_group):
+    # SIGINT to the whole process group is what Ctrl-C does; SIGTERM to the builder alone is a kill(1).
+    curriculum = tmp_path / "big.json"
+    curriculum.write_text(json.dumps({"name": "big", "phases": [
+        {"name": "only", "tokens": 80000, "sources": {"kjv": 1, "synthetic-arithmetic": {"weight": 1, "stage": 2}}},
+    ]}))
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "atomlm", "data", "build", "--curriculum", str(curriculum), "--out", str(out),
+         "--seq-len", "64", "--shard-tokens", "1000", "--val-rows", "2", "--workers", "2", "--no-progress"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and len(list(out.glob("*/*.json"))) < 2:
+            time.sleep(0.01)
+        (os.killpg if whole_group else os.kill)(process.pid, stop_signal)
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 128 + stop_signal
+        name = signal.Signals(stop_signal).name
+        assert stderr == (f"atomlm data build: interrupted by {name} while building shards; the complete shards "
+                          "are kept and the same command builds the rest\n")
+        assert not (out / "manifest.json").exists() and not list(out.rglob("*.tmp"))
+        records = [json.loads(path.read_text()) for path in out.glob("*/*.json")]
+        assert 2 <= len(records) < 80  # the signal landed mid-build
+        assert all(file_sha256(out / record["file"]) == record["sha256"] for record in records)
+        deadline = time.time() + 10
+        while time.time() < deadline:  # the workers end with the builder
+            try:
+                os.killpg(process.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("build workers outlived the interrupted builder")
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # whatever is left of it when the test fails
+            os.killpg(process.pid, signal.SIGKILL)

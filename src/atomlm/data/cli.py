@@ -91,7 +91,7 @@ def _open_output_file(path: str):
 
 def _build(args) -> int:
     from atomlm.data.curriculum import CurriculumError, load_curriculum
-    from atomlm.data.shards import DEFAULT_SHARD_TOKENS, DEFAULT_VAL_ROWS, build_shards
+    from atomlm.data.shards import DEFAULT_SHARD_TOKENS, DEFAULT_VAL_ROWS, BuildInterrupted, build_shards
     from atomlm.errors import UserError
 
     if args.workers < 1:
@@ -114,6 +114,9 @@ def _build(args) -> int:
         )
     except FileNotFoundError as error:  # e.g. a --tokenizer directory without its files
         raise UserError(str(error)) from None
+    except BuildInterrupted as stop:
+        print(f"atomlm data build: {stop}", file=sys.stderr)
+        return stop.exit_code
     print(f"wrote {manifest}")
     return 0
 

@@ -18,11 +18,14 @@ row is padded with `<|pad|>`); longer documents are cut into seq_len pieces.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
+import signal
 import sys
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -48,6 +51,19 @@ ENCODE_BATCH = 256
 
 class BuildError(UserError):
     """The build cannot start or continue; the message says why and what to do."""
+
+
+class BuildInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped a build. Complete shards are kept (a rerun builds only the
+    rest); the worker processes are ended and temporary files removed. A KeyboardInterrupt, so
+    code that does not know it still treats it as an interruption, not an error."""
+
+    def __init__(self, signal_number: int):
+        self.exit_code = 128 + signal_number
+        super().__init__(
+            f"interrupted by {signal.Signals(signal_number).name} while building shards; the complete "
+            "shards are kept and the same command builds the rest"
+        )
 
 
 @dataclass(frozen=True)
@@ -204,30 +220,72 @@ def _run_jobs(jobs: list[ShardJob], context: dict, workers: int, progress: bool,
                file=sys.stderr)
     tokens_done = 0
     try:
-        if workers == 1 or len(jobs) <= 1:
-            for job in jobs:
-                record = build_one_shard(job, context)
-                tokens_done += record["tokens"]
-                bar.set_postfix(tokens=f"{tokens_done:,}")
-                bar.update()
-        else:
-            import multiprocessing
-
-            # spawn: the parent may hold tokenizer/threads state that must not be forked.
-            with multiprocessing.get_context("spawn").Pool(workers, initializer=_exit_with_parent,
-                                                           initargs=(os.getpid(),)) as pool:
-                results = pool.imap_unordered(_build_one_shard_star, [(job, context) for job in jobs])
-                for record in results:
+        with _interrupt_on_stop_signals():
+            if workers == 1 or len(jobs) <= 1:
+                records = (build_one_shard(job, context) for job in jobs)
+                for record in records:
                     tokens_done += record["tokens"]
                     bar.set_postfix(tokens=f"{tokens_done:,}")
                     bar.update()
+            else:
+                with _worker_pool(workers) as pool:  # leaving it ends the workers, also on an interrupt
+                    records = pool.imap_unordered(_build_one_shard_star, [(job, context) for job in jobs])
+                    for record in records:
+                        tokens_done += record["tokens"]
+                        bar.set_postfix(tokens=f"{tokens_done:,}")
+                        bar.update()
+    except BuildInterrupted:
+        _remove_temporary_files(Path(context["out_dir"]))
+        raise
     finally:
         bar.close()
 
 
+@contextlib.contextmanager
+def _interrupt_on_stop_signals():
+    """Inside, SIGINT and SIGTERM raise `BuildInterrupted` (once; later signals are ignored while
+    the build cleans up). Only the main thread can install handlers; elsewhere it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signal_number, _frame):
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_IGN)
+        raise BuildInterrupted(signal_number)
+
+    previous = {number: signal.signal(number, interrupt) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _worker_pool(workers: int):
+    """`workers` spawned build processes. They ignore SIGINT (Ctrl-C reaches the whole process
+    group; the parent alone handles it and ends them) from birth: an ignored signal stays ignored
+    in a spawned child, so a worker still importing never prints a KeyboardInterrupt traceback."""
+    import multiprocessing
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        # spawn: the parent may hold tokenizer/threads state that must not be forked.
+        return multiprocessing.get_context("spawn").Pool(workers, initializer=_exit_with_parent,
+                                                         initargs=(os.getpid(),))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _remove_temporary_files(out_dir: Path) -> None:
+    """Partial files of shards that were being written when the build stopped (never trusted:
+    only a renamed `.bin` with its `.json` record counts as a shard)."""
+    for temporary in out_dir.rglob("*.tmp"):
+        temporary.unlink(missing_ok=True)
+
+
 def _exit_with_parent(parent_pid: int) -> None:
     # A killed build must not leave workers writing shards behind it.
-    import threading
     import time
 
     def watch():
@@ -362,7 +420,7 @@ def build_one_shard(job: ShardJob, context: dict) -> dict:
     rows = packer.finish()
     out_dir = Path(context["out_dir"])
     data_path = out_dir / f"{job.stem}.bin"
-    temporary = data_path.with_suffix(".bin.tmp")
+    temporary = data_path.with_suffix(f".bin.{os.getpid()}.tmp")  # one per process: never shared
     rows.tofile(temporary)
     os.replace(temporary, data_path)
     record = {
@@ -380,7 +438,7 @@ def build_one_shard(job: ShardJob, context: dict) -> dict:
 
 
 def _write_json_atomically(path: Path, data: dict) -> None:
-    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")
     temporary.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     os.replace(temporary, path)
 

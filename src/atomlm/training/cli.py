@@ -36,6 +36,7 @@ def run_train(args) -> int:
         assignments.append(f"optim.max_steps={args.max_steps}")
     if assignments:
         config = apply_overrides(config, assignments)
+    from atomlm.data.shards import BuildInterrupted
     from atomlm.training.interrupt import TrainingInterrupted
     from atomlm.training.loop import train  # torch: only once the config is known to be good
 
@@ -44,5 +45,8 @@ def run_train(args) -> int:
     except TrainingInterrupted as stop:
         if stop.announce:
             print(f"atomlm train: {stop}", file=sys.stderr)
+        return stop.exit_code
+    except BuildInterrupted as stop:  # rank 0 building the shards on first use
+        print(f"atomlm train: {stop}", file=sys.stderr)
         return stop.exit_code
     return 0
