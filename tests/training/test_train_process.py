@@ -280,18 +280,23 @@ def test_resume_refuses_shards_that_changed_since_the_run_started(baseline, tmp_
 
     from atomlm.data.shards import file_sha256
 
+    from atomlm.data.curriculum import load_curriculum
+    from atomlm.training.config import load_config
+    from atomlm.training.shard_cache import describe_curriculum, shard_directory
+
     run_dir, config_path = baseline
-    cache, copy = tmp_path / "cache", tmp_path / "run"
-    shutil.copytree(shard_cache, cache)
+    copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
     config = json.loads(config_path.read_text())
-    config["data"]["shard_cache_dir"] = str(cache)
+    config["data"]["shard_cache_dir"] = str(tmp_path / "cache")
     (tmp_path / "moved.json").write_text(json.dumps(config))
     saved = json.loads((copy / "config.json").read_text())
-    saved["data"]["shard_cache_dir"] = str(cache)  # as if the cache had been moved with the run
+    saved["data"]["shard_cache_dir"] = config["data"]["shard_cache_dir"]  # as if the cache had moved with the run
     (copy / "config.json").write_text(json.dumps(saved))
+    settings = load_config(str(tmp_path / "moved.json")).data
+    shard_dir = shard_directory(settings, describe_curriculum(load_curriculum(settings.curriculum)))
+    shutil.copytree(shard_cache / shard_dir.name, shard_dir)
     # a rebuild under the same key that came out different: one shard's rows in another order
-    (shard_dir,) = [path.parent for path in cache.glob("*/manifest.json")]
     record_path = sorted(shard_dir.glob("train/*.json"))[0]
     record = json.loads(record_path.read_text())
     rows = np.fromfile(shard_dir / record["file"], dtype=np.uint16).reshape(record["rows"], -1)
