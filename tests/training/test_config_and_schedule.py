@@ -95,3 +95,14 @@ def test_set_overrides_are_type_checked_and_ints_widen_to_float(tmp_path):
     config = apply_overrides(TrainConfig(), ["optim.lr=1", "model.use_xsa=false", "model.init_from=null"])
     assert config.optim.lr == 1.0 and isinstance(config.optim.lr, float)
     assert config.model.use_xsa is False and config.model.init_from is None
+
+
+def test_cuda_device_without_cuda_is_a_config_error():
+    import torch
+
+    from atomlm.training.distributed import init_distributed
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ConfigError, match="run.device is 'cuda' but torch sees no CUDA device"):
+        init_distributed("cuda")

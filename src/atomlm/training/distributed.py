@@ -14,6 +14,8 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
+from atomlm.training.config import ConfigError
+
 
 @dataclass(frozen=True)
 class DistributedContext:
@@ -33,7 +35,7 @@ class DistributedContext:
 
 def _pick_device(preference: str, local_rank: int) -> torch.device:
     if preference == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("run.device is 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'")
+        raise ConfigError("run.device is 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'")
     if preference in ("cuda", "auto") and torch.cuda.is_available():
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)

@@ -6,6 +6,8 @@ import itertools
 
 import torch
 
+from atomlm.training.config import ConfigError
+
 
 @torch.no_grad()
 def validation_loss(model, shard_dir, *, batch_size: int, batches: int, device, autocast) -> float | None:
@@ -60,7 +62,9 @@ class ArithmarkProbe:
 
         path = default_data_path()
         if path is None:
-            raise FileNotFoundError("ArithMark evaluation: no benchmark data file is installed (set run.arithmark_rows=0 to skip)")
+            raise ConfigError(
+                "run.arithmark_rows > 0 but no ArithMark benchmark data file is installed (set run.arithmark_rows=0 to skip)"
+            )
         self._score = score_arithmark
         # Evenly spaced rows: the file is ordered by difficulty, so its head would be easy only.
         all_rows = load_arithmark_rows(path)
