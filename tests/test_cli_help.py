@@ -1,4 +1,4 @@
-"""`atomlm --version`, and a --help text for every flag of the top level, generate, eval and tokenizer train."""
+"""`atomlm --version`, and a --help text for every flag of every verb."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import pytest
 
 from atomlm.cli import build_parser
 
-# (path of sub-verbs from the top level); data, train, export and demo document their own flags.
+# (path of sub-verbs from the top level)
 COMMANDS = [(), ("generate",), ("eval",), ("eval", "arithmark"), ("eval", "exact-match"), ("eval", "int-index"),
-            ("tokenizer",), ("tokenizer", "train")]
+            ("tokenizer",), ("tokenizer", "train"), ("data",), ("data", "arithmetic"), ("data", "build"),
+            ("data", "stats"), ("data", "arithmark"), ("data", "arithmark-v1"), ("train",), ("export",), ("demo",)]
 # Wording that only makes sense inside the standalone runner copied into a model directory.
 STANDALONE_WORDING = ("this directory", "this script")
 

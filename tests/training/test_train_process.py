@@ -92,6 +92,8 @@ def test_exported_run_loads_through_auto_classes(baseline, tmp_path, atomlm):
     inputs = tokenizer("12 + 34 = 46", return_tensors="pt", add_special_tokens=False)
     trained, record = load_model_from_run(run_dir)
     assert record["steps"] == 12 and record["tokens_seen"] == 12 * 8 * 64
+    assert set(record["versions"]) >= {"torch", "transformers", "tokenizers", "datasets"}
+    assert record["versions"]["transformers"] and "git_commit" in record
     with torch.no_grad():
         torch.testing.assert_close(model(**inputs).logits, trained(**inputs).logits, rtol=1e-5, atol=1e-5)
 

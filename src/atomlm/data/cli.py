@@ -8,32 +8,33 @@ import sys
 def register(subparsers):
     """Add the `data` verb and its sub-verbs to the top-level parser."""
     parser = subparsers.add_parser("data", help="pretraining data: synthetic arithmetic, token shards, stats")
-    data_sub = parser.add_subparsers(dest="data_verb", metavar="DATA_VERB")
+    data_sub = parser.add_subparsers(dest="data_verb", metavar="DATA_VERB",
+                                     help="what to do; `atomlm data DATA_VERB --help` lists its flags")
     data_sub.required = True
 
     arithmetic = data_sub.add_parser("arithmetic", help="write Synthetic-Arithmetic equations as JSONL")
-    arithmetic.add_argument("--count", type=int, required=True, help="number of equations")
-    arithmetic.add_argument("--seed", type=int, default=0)
-    arithmetic.add_argument("--stage", type=int, default=4, help="difficulty stage 1-6 (see docs/data.md)")
-    arithmetic.add_argument("--out", required=True, help="output .jsonl file ('-' for stdout)")
+    arithmetic.add_argument("--count", type=int, required=True, metavar="N", help="number of equations to write")
+    arithmetic.add_argument("--seed", type=int, default=0, help="random seed; the same seed writes the same equations (default 0)")
+    arithmetic.add_argument("--stage", type=int, default=4, help="difficulty stage 1-6, see docs/data.md (default 4)")
+    arithmetic.add_argument("--out", required=True, metavar="FILE", help="JSONL file to write, in an existing folder ('-' for standard output)")
     arithmetic.set_defaults(handler=_arithmetic)
 
     build = data_sub.add_parser("build", help="tokenize a curriculum into uint16 shards (resumable)")
-    build.add_argument("--curriculum", default="offline", help="curriculum file or shipped name (atom2.7m, offline, smoke)")
-    build.add_argument("--tokenizer", default=None, help="tokenizer directory (default: the shipped tokenizer)")
-    build.add_argument("--out", required=True, help="output directory")
-    build.add_argument("--workers", type=int, default=1)
-    build.add_argument("--seq-len", type=int, default=512)
-    build.add_argument("--seed", type=int, default=0)
+    build.add_argument("--curriculum", default="offline", help="curriculum JSON file or shipped name: atom2.7m, offline, offline-extend, smoke (default offline)")
+    build.add_argument("--tokenizer", default=None, metavar="DIR", help="tokenizer directory (default: the tokenizer shipped with atomlm)")
+    build.add_argument("--out", required=True, metavar="DIR", help="directory for the shards and manifest.json (an interrupted build continues there)")
+    build.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes, at least 1 (default 1)")
+    build.add_argument("--seq-len", type=int, default=512, metavar="N", help="tokens per training window the shards are packed for (default 512)")
+    build.add_argument("--seed", type=int, default=0, help="random seed of the generated sources and the document order (default 0)")
     build.add_argument("--shard-tokens", type=int, default=None, help="tokens per shard file (default 1Mi)")
     build.add_argument("--val-rows", type=int, default=None, help="held-out rows per (phase, source) (default 8)")
     build.add_argument("--source-path", action="append", default=[], metavar="NAME=PATH",
                        help="read source NAME from local .jsonl/.parquet/.txt files (repeatable)")
-    build.add_argument("--no-progress", action="store_true")
+    build.add_argument("--no-progress", action="store_true", help="no progress bars (the summary is still printed)")
     build.set_defaults(handler=_build)
 
     stats = data_sub.add_parser("stats", help="tokens per source and phase against the curriculum")
-    stats.add_argument("dir", help="a built shard directory")
+    stats.add_argument("dir", metavar="DIR", help="a shard directory written by `atomlm data build`")
     stats.set_defaults(handler=_stats)
 
     _register_extra(data_sub)

@@ -232,10 +232,11 @@ def register_arithmark_command(data_subparsers):
     """Add `arithmark` under `atomlm data`: write a compatible ArithMark 2.0 file."""
     parser = data_subparsers.add_parser(
         "arithmark", help="generate an ArithMark 2.0-compatible benchmark file (2,500 rows by default)")
-    parser.add_argument("--seed", type=int, default=SHIPPED_SEED, help=f"default {SHIPPED_SEED} (the shipped file)")
-    parser.add_argument("--out", required=True, help="output .jsonl path")
-    parser.add_argument("--n-easy", type=int, default=1250)
-    parser.add_argument("--n-medium", type=int, default=750)
-    parser.add_argument("--n-hard", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=SHIPPED_SEED,
+                        help=f"random seed (default {SHIPPED_SEED}, which writes the shipped file)")
+    parser.add_argument("--out", required=True, metavar="FILE", help="JSONL file to write")
+    parser.add_argument("--n-easy", type=int, default=1250, metavar="N", help="one-operator rows (default 1250)")
+    parser.add_argument("--n-medium", type=int, default=750, metavar="N", help="two-operator rows (default 750)")
+    parser.add_argument("--n-hard", type=int, default=500, metavar="N", help="three-operator rows (default 500)")
     parser.set_defaults(handler=_run)
     return parser

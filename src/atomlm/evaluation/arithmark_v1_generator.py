@@ -109,9 +109,10 @@ def write_arithmark_v1(path: str | Path, seed: int = 0, rows_per_stage: int = 20
 def register_arithmark_v1_command(data_subparsers):
     """Add `arithmark-v1` under `atomlm data`: write ArithMark v1-style rows."""
     parser = data_subparsers.add_parser("arithmark-v1", help="generate ArithMark v1-style rows (signed operands, decimals)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rows-per-stage", type=int, default=200, help="rows for each of stages 1-5")
-    parser.add_argument("--out", required=True, type=Path, help="output .jsonl path")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--rows-per-stage", type=int, default=200, metavar="N",
+                        help="rows for each of stages 1-5 (default 200)")
+    parser.add_argument("--out", required=True, type=Path, metavar="FILE", help="JSONL file to write")
     parser.set_defaults(handler=_run)
     return parser
 

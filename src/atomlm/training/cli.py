@@ -12,10 +12,10 @@ def register(subparsers) -> None:
         description="Train Atom from a preset (smoke, cpu, atom2.7m) or a JSON config file. "
         "Works the same under `torchrun --nproc_per_node N -m atomlm train ...`.",
     )
-    parser.add_argument("--config", default="smoke", help="preset name or path to a JSON config (default: smoke)")
-    parser.add_argument("--out", required=True, help="run directory (config, metrics, checkpoints, plot)")
-    parser.add_argument("--max-steps", type=int, default=None, help="override optim.max_steps (the schedule follows)")
-    parser.add_argument("--resume", action="store_true", help="continue exactly from the run's latest checkpoint")
+    parser.add_argument("--config", default="smoke", help="preset (smoke, cpu, cpu-extend, atom2.7m) or a JSON config file (default: smoke)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="run directory for config.json, metrics, checkpoints and the plot; new, empty or an earlier run")
+    parser.add_argument("--max-steps", type=int, default=None, metavar="N", help="override optim.max_steps (the learning-rate schedule follows)")
+    parser.add_argument("--resume", action="store_true", help="continue exactly from the latest checkpoint in --out (refused if its shards changed)")
     parser.add_argument(
         "--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
         help="override one config field, value parsed as JSON (repeatable), e.g. --set optim.lr=1e-3",

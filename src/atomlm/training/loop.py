@@ -31,6 +31,7 @@ from atomlm.training.interrupt import StopOnSignals, TrainingInterrupted
 from atomlm.training.metrics import PLOT_FILE, RunRecorder, plot_metrics
 from atomlm.training.periodic_eval import ArithmarkProbe, validation_loss
 from atomlm.training.schedule import build_scheduler
+from atomlm.versions import software_record
 from atomlm.training.shard_cache import prepare_shards
 
 class NonFiniteLossError(UserError):
@@ -305,6 +306,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, con
         "shard_fingerprint": shards,
         "parameters": parameters,
         "hardware": _hardware(context, fused),
+        **software_record(),  # versions of torch, transformers, tokenizers, datasets ...; git commit
         "final_loss": None,
         "val_loss": None,
         "arithmark_acc": None,
