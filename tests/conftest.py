@@ -53,3 +53,11 @@ def pytest_report_header(config):
         except importlib.metadata.PackageNotFoundError:
             versions.append(f"{name} not installed")
     return "atomlm suite against: " + ", ".join(versions)
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    """The tokenizer shipped with atomlm (AtomTokenizer)."""
+    from atomlm.tokenizer import load_tokenizer
+
+    return load_tokenizer()

@@ -1,16 +1,10 @@
-"""Fixtures for the model, tokenizer and export tests: tiny configs on the shipped tokenizer."""
+"""Fixtures for the model, generation and export tests: tiny configs on the shipped tokenizer."""
 
 import pytest
 import torch
 
 from atomlm.modeling.configuration_atom import AtomConfig
 from atomlm.modeling.modeling_atom import AtomForCausalLM
-from atomlm.tokenizer import load_tokenizer
-
-
-@pytest.fixture(scope="session")
-def tokenizer():
-    return load_tokenizer()
 
 
 def tiny_config(**overrides) -> AtomConfig:
