@@ -17,12 +17,9 @@ def validation_loss(model, shard_dir, *, batch_size: int, batches: int, device, 
     """
     from atomlm.data.loader import TokenBatchLoader
 
-    try:
-        loader = TokenBatchLoader(shard_dir, batch_size, split="val", loop=False)
-    except ValueError as error:
-        if "has no rows" in str(error):
-            return None  # a curriculum built without a validation split
-        raise
+    loader = TokenBatchLoader(shard_dir, batch_size, split="val", loop=False)
+    if loader.num_rows == 0:
+        return None  # shards built without a validation split
     was_training = model.training
     model.eval()
     summed, count = 0.0, 0
