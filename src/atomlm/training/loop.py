@@ -45,22 +45,23 @@ def seed_everything(seed: int) -> None:
 
 
 def atom_config_kwargs(config: TrainConfig, tokenizer) -> dict:
-    """AtomConfig arguments: the model settings plus the ids the tokenizer gives its special and
-    arithmetic tokens (explicit overrides win)."""
-    kwargs = {}
-    vocab = tokenizer.get_vocab()
-    digits = [vocab.get(str(d)) for d in range(10)]
-    if None not in digits:
-        kwargs["digit_token_ids"] = digits
-    operators = {op: vocab.get(op) for op in "+-*/=()"}
-    if None not in operators.values():
-        kwargs["operator_token_ids"] = operators
-    if vocab.get("Ġ") is not None:
-        kwargs["space_token_id"] = vocab["Ġ"]
+    """AtomConfig arguments: the ids the tokenizer gives its special tokens and its arithmetic
+    vocabulary (the digits, operators and space that place/role ids are derived from), then the
+    model settings (explicit `model.overrides` win). A tokenizer that is not a fusion tokenizer
+    is refused: the model's features would be computed from the wrong ids."""
+    from atomlm.tokenizer.training import arithmetic_vocabulary
+    from atomlm.training.shard_cache import tokenizer_directory
+
+    where = f"data.tokenizer_dir {tokenizer_directory(config.data)}"
+    try:
+        kwargs = arithmetic_vocabulary(tokenizer.backend_tokenizer)
+    except ValueError as error:
+        raise ConfigError(f"{where}: {error}") from None
     for name in ("bos", "eos", "pad"):
-        token_id = getattr(tokenizer, f"{name}_token_id", None)
-        if token_id is not None:
-            kwargs[f"{name}_token_id"] = token_id
+        token_id = getattr(tokenizer, f"{name}_token_id")
+        if token_id is None:
+            raise ConfigError(f"{where}: the tokenizer has no {name} token; it is not a fusion tokenizer")
+        kwargs[f"{name}_token_id"] = token_id
     kwargs.update(config.model.atom_config_kwargs())
     return kwargs
 
