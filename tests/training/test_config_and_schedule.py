@@ -106,3 +106,57 @@ def test_cuda_device_without_cuda_is_a_config_error():
         pytest.skip("this machine has CUDA")
     with pytest.raises(ConfigError, match="run.device is 'cuda' but torch sees no CUDA device"):
         init_distributed("cuda")
+
+
+def _learning_rates(settings, make_scheduler, resume_at: int | None = None) -> list[float]:
+    """The learning rate AdamW uses at each step of `settings.max_steps`; with `resume_at`, the
+    optimizer and scheduler are rebuilt from their state dicts before that step, in the order
+    the training loop restores a checkpoint (scheduler built, then optimizer, then its state)."""
+    import torch
+
+    def build():
+        optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=settings.lr)
+        return optimizer, make_scheduler(optimizer)
+
+    optimizer, scheduler = build()
+    rates = []
+    for step in range(settings.max_steps):
+        if step == resume_at:
+            saved = optimizer.state_dict(), scheduler.state_dict()
+            optimizer, scheduler = build()
+            optimizer.load_state_dict(saved[0])
+            scheduler.load_state_dict(saved[1])
+        rates.append(optimizer.param_groups[0]["lr"])
+        assert scheduler.get_last_lr()[0] == rates[-1]  # what metrics.jsonl records as lr
+        optimizer.step()
+        scheduler.step()
+    return rates
+
+
+@pytest.mark.parametrize("preset", ["smoke", "cpu", "cpu-extend", "atom2.7m"])
+def test_each_presets_schedule_step_by_step_resumes_exactly_and_differs_from_transformers(preset):
+    from transformers import get_cosine_with_min_lr_schedule_with_warmup, get_wsd_schedule
+
+    from atomlm.training.schedule import build_scheduler
+
+    settings = load_config(preset).optim
+    lr, warmup, total, floor = settings.lr, settings.warmup_steps, settings.max_steps, settings.min_lr_ratio
+    ours = _learning_rates(settings, lambda optimizer: build_scheduler(optimizer, settings))
+    assert ours == [lr * lr_multiplier(step, settings) for step in range(total)]
+    for resume_at in (warmup // 2, warmup + 1, total - 3):  # in warmup, just after it, in the decay
+        assert _learning_rates(settings, lambda optimizer: build_scheduler(optimizer, settings), resume_at) == ours
+    assert ours[0] == pytest.approx(lr / warmup) and ours[warmup - 1] == lr and ours[-1] == pytest.approx(floor * lr)
+
+    # What the module docstring says differs from transformers' schedules, checked at every step.
+    if settings.schedule == "cosine":
+        theirs = _learning_rates(settings, lambda optimizer: get_cosine_with_min_lr_schedule_with_warmup(
+            optimizer, warmup, total, min_lr_rate=floor))
+        assert theirs[0] == 0.0 and theirs[1:warmup + 1] == pytest.approx(ours[:warmup])  # one step later
+    else:
+        decay_steps = max(1, round(settings.decay_fraction * total))
+        theirs = _learning_rates(settings, lambda optimizer: get_wsd_schedule(
+            optimizer, warmup, decay_steps, num_training_steps=total, decay_type="linear", min_lr_ratio=floor))
+        assert theirs[0] == pytest.approx(floor * lr)  # warmup from the floor, not from lr/warmup
+        assert theirs[warmup:] == pytest.approx(ours[warmup - 1:-1])  # then this schedule, one step later
+    assert theirs[-1] > ours[-1]  # their decay reaches the floor after the run
+    assert theirs != pytest.approx(ours)

@@ -1,4 +1,14 @@
-"""Learning-rate schedules: linear warmup, then cosine or warmup-stable-decay (WSD)."""
+"""Learning-rate schedules: linear warmup, then cosine or warmup-stable-decay (WSD).
+
+Not transformers' `get_cosine_with_min_lr_schedule_with_warmup` / `get_wsd_schedule`: their
+learning rate comes one step later than here (tests/training/test_config_and_schedule.py compares
+them at every step of every preset). Their first step is the start of the warmup (learning rate
+0 for cosine, `min_lr_ratio * lr` for WSD) and they reach the floor one step after the last, so
+no step trains at it; here the first step already trains at lr/warmup and the last at the
+floor. Their WSD is otherwise this one shifted by a step; their cosine decay also spans one step
+more. Switching would change the learning rate of existing runs at nearly every step (and what
+`--resume` of such a run continues) for nothing the schedules could not already express.
+"""
 
 from __future__ import annotations
 
