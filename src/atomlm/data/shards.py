@@ -32,14 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from atomlm.data.curriculum import Curriculum, load_curriculum
-from atomlm.data.sources import (
-    SourceError,
-    SourceSpec,
-    check_source_available,
-    is_validation_document,
-    iter_documents,
-    stream_seed,
-)
+from atomlm.data.source_readers import check_source_available, iter_documents
+from atomlm.data.sources import SourceSpec, is_validation_document, stream_seed
 from atomlm.errors import UserError
 
 FORMAT_VERSION = 1
@@ -64,6 +58,17 @@ class BuildInterrupted(KeyboardInterrupt):
             f"interrupted by {signal.Signals(signal_number).name} while building shards; the complete "
             "shards are kept and the same command builds the rest"
         )
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What every shard of one build shares. Sent to each worker process, so it pickles."""
+
+    tokenizer_dir: Path
+    seq_len: int
+    seed: int
+    out_dir: Path
+    specs: dict[str, SourceSpec]  # every source of the curriculum, by name
 
 
 @dataclass(frozen=True)
@@ -178,13 +183,7 @@ def build_shards(
 
     jobs = plan_jobs(curriculum, shard_tokens, val_rows, seq_len)
     pending = [job for job in jobs if not _is_complete(out_dir, job)]
-    context = {
-        "tokenizer_dir": str(tokenizer_dir),
-        "seq_len": seq_len,
-        "seed": seed,
-        "out_dir": str(out_dir),
-        "specs": {name: asdict(spec) for name, spec in specs.items()},
-    }
+    context = BuildContext(tokenizer_dir=tokenizer_dir, seq_len=seq_len, seed=seed, out_dir=out_dir, specs=specs)
     _run_jobs(pending, context, workers, progress, already_done=len(jobs) - len(pending))
     return _write_manifest(out_dir, jobs, config, curriculum, tokenizer_dir)
 
@@ -212,7 +211,7 @@ def _is_complete(out_dir: Path, job: ShardJob) -> bool:
     return data_path.stat().st_size == record["rows"] * record["seq_len"] * 2
 
 
-def _run_jobs(jobs: list[ShardJob], context: dict, workers: int, progress: bool, already_done: int) -> None:
+def _run_jobs(jobs: list[ShardJob], context: BuildContext, workers: int, progress: bool, already_done: int) -> None:
     from tqdm import tqdm
 
     total = already_done + len(jobs)
@@ -235,7 +234,7 @@ def _run_jobs(jobs: list[ShardJob], context: dict, workers: int, progress: bool,
                         bar.set_postfix(tokens=f"{tokens_done:,}")
                         bar.update()
     except BuildInterrupted:
-        _remove_temporary_files(Path(context["out_dir"]))
+        _remove_temporary_files(context.out_dir)
         raise
     finally:
         bar.close()
@@ -303,7 +302,7 @@ def _build_one_shard_star(arguments):
 _TOKENIZERS: dict = {}
 
 
-def _load_tokenizer(tokenizer_dir: str):
+def _load_tokenizer(tokenizer_dir: Path):
     if tokenizer_dir not in _TOKENIZERS:
         from atomlm.tokenizer import load_tokenizer
 
@@ -366,26 +365,24 @@ class RowPacker:
         return np.asarray(self.closed, dtype=np.uint16)
 
 
-def build_one_shard(job: ShardJob, context: dict) -> dict:
+def build_one_shard(job: ShardJob, context: BuildContext) -> dict:
     """Tokenize and pack one shard, write it atomically, and return its record."""
-    tokenizer = _load_tokenizer(context["tokenizer_dir"])
+    tokenizer = _load_tokenizer(context.tokenizer_dir)
     end_id, pad_id = special_token_ids(tokenizer)
     if len(tokenizer) > 65536:
         raise BuildError(f"vocabulary of {len(tokenizer)} tokens does not fit uint16 shards")
-    spec = SourceSpec(**{**context["specs"][job.source], "text_fields": tuple(context["specs"][job.source]["text_fields"])})
-    seq_len = context["seq_len"]
-    # Mathematics problems are drawn fresh, so its validation rows come from their own seed
-    # stream; every other source is held out by content hash (`is_validation_document`).
-    holdout_by_hash = spec.kind != "mathematics"
-    split_seed = 0 if (job.split == "train" or holdout_by_hash) else 1
-    seed = stream_seed(context["seed"], job.phase_index, job.source, split_seed)
+    spec = context.specs[job.source]
+    seq_len = context.seq_len
+    # A source not held out by hash draws its validation rows from a seed stream of their own.
+    split_seed = 0 if (job.split == "train" or spec.held_out_by_hash) else 1
+    seed = stream_seed(context.seed, job.phase_index, job.source, split_seed)
     documents = iter_documents(
         spec,
         shard_index=job.shard_index,
         shard_count=job.shard_count,
         seed=seed,
         stages=job.stages or (4,),
-        single_pass=(job.split == "val" and spec.kind in ("kjv", "local")),
+        single_pass=(job.split == "val" and spec.repeats_in_epochs),
     )
     want_validation = job.split == "val"
     packer = RowPacker(seq_len, pad_id)
@@ -395,7 +392,7 @@ def build_one_shard(job: ShardJob, context: dict) -> dict:
         while not done:
             batch = []
             for text in documents:
-                if not holdout_by_hash or is_validation_document(text) == want_validation:
+                if not spec.held_out_by_hash or is_validation_document(text) == want_validation:
                     batch.append(text)
                     if len(batch) == ENCODE_BATCH:
                         break
@@ -418,7 +415,7 @@ def build_one_shard(job: ShardJob, context: dict) -> dict:
         if close:
             close()
     rows = packer.finish()
-    out_dir = Path(context["out_dir"])
+    out_dir = context.out_dir
     data_path = out_dir / f"{job.stem}.bin"
     temporary = data_path.with_suffix(f".bin.{os.getpid()}.tmp")  # one per process: never shared
     rows.tofile(temporary)
@@ -445,7 +442,7 @@ def _write_json_atomically(path: Path, data: dict) -> None:
 
 def _write_manifest(out_dir: Path, jobs: list[ShardJob], config: dict, curriculum: Curriculum,
                     tokenizer_dir: Path) -> Path:
-    tokenizer = _load_tokenizer(str(tokenizer_dir))
+    tokenizer = _load_tokenizer(tokenizer_dir)
     end_id, pad_id = special_token_ids(tokenizer)
     shards = {"train": [], "val": []}
     totals: dict = {}
