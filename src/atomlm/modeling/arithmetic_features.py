@@ -27,7 +27,8 @@ Role ids (12 values)
     8  SIGN           unary minus: a "-" not preceded (ignoring spaces) by a digit or ")"
     9  PAREN          "(" or ")"
     10 EQUALS         "="
-    11 SPACE          the single-space token " "
+    11 SPACE          the single-space token " ", and the <|number_end|> marker of tokenizers
+                      that have one (both separate tokens inside a span; place id 0)
 
 An arithmetic span is a maximal run of digits, operators, parentheses, "=" and single spaces;
 any other token (including padding and newlines) ends it. Malformed input never fails: the
@@ -88,7 +89,7 @@ def compute_arithmetic_ids(
     """Return `(place_ids, role_ids)`, each shaped like `input_ids` ([batch, seq]).
 
     `config` supplies `digit_token_ids` (ids of "0".."9"), `operator_token_ids` (a mapping for
-    "+ - * / = ( )"), `space_token_id` and `place_vocab_size`.
+    "+ - * / = ( )"), `space_token_id`, `place_vocab_size` and optionally `number_end_token_id`.
     """
     if input_ids.dim() == 1:
         place_ids, role_ids = compute_arithmetic_ids(
@@ -105,6 +106,9 @@ def compute_arithmetic_ids(
     is_close_paren = (input_ids == ops[")"]) & valid
     is_equals = (input_ids == ops["="]) & valid
     is_space = (input_ids == config.space_token_id) & valid
+    number_end = getattr(config, "number_end_token_id", None)
+    if number_end is not None:
+        is_space = is_space | ((input_ids == number_end) & valid)  # a separator inside the span, as a space is
     in_span = is_digit | is_binary_symbol | is_paren | is_equals | is_space
 
     positions = torch.arange(input_ids.shape[-1], device=input_ids.device).expand_as(input_ids)

@@ -20,7 +20,9 @@ class AtomConfig(PreTrainedConfig):
     """Hyper-parameters of Atom, plus the token ids the arithmetic features are derived from.
 
     Ablation flags: `use_place_ids`, `use_role_ids` (drop their embedding tables when off) and
-    `use_xsa` (exclusive self attention; parameter-free).
+    `use_xsa` (exclusive self attention; parameter-free). Digit order and the number marker are
+    tokenizer options (`atomlm tokenizer train --digit-order / --number-marker`); with the marker,
+    `number_end_token_id` names its id.
     """
 
     model_type = "atom"
@@ -48,6 +50,7 @@ class AtomConfig(PreTrainedConfig):
         digit_token_ids=None,
         operator_token_ids=None,
         space_token_id=DEFAULT_SPACE_TOKEN_ID,
+        number_end_token_id=None,
         tie_word_embeddings=True,
         use_cache=True,
         bos_token_id=0,
@@ -77,6 +80,7 @@ class AtomConfig(PreTrainedConfig):
             operator_token_ids if operator_token_ids is not None else DEFAULT_OPERATOR_TOKEN_IDS
         )
         self.space_token_id = space_token_id
+        self.number_end_token_id = number_end_token_id  # the tokenizer's <|number_end|> marker, if it has one
         self.use_cache = use_cache
         self._validate()
         super().__init__(
@@ -96,6 +100,9 @@ class AtomConfig(PreTrainedConfig):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"AtomConfig: {field}: expected an integer, got {value!r}")
+        marker = self.number_end_token_id
+        if marker is not None and (isinstance(marker, bool) or not isinstance(marker, int)):
+            raise ValueError(f"AtomConfig: number_end_token_id: expected an integer or null, got {marker!r}")
         for field in ("rope_theta", "rms_norm_eps", "initializer_range", "xsa_eps"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -1,16 +1,26 @@
 """AtomTokenizer: the fusion tokenizer's Hugging Face wrapper.
 
 `tokenizer.json` (a `tokenizers` byte-level BPE whose pre-tokenizer isolates every digit, the
-symbols `+ - * / = ( )` and whitespace) does the tokenizing in Rust. This wrapper adds the one
-step a `tokenizers` pipeline cannot express: every maximal run of ASCII digits is written least
-significant digit first ("1234" -> tokens 4 3 2 1), so the k-th digit of a run is the 10^(k-1)
-column and place value can be read causally. Decoding applies the same reversal again (it is
-its own inverse on maximal digit runs) to the token sequence, restoring the original text exactly.
+symbols `+ - * / = ( )` and whitespace) does the tokenizing in Rust. This wrapper adds what a
+`tokenizers` pipeline cannot express, as a rewrite of every maximal run of ASCII digits before
+the Rust pipeline runs, undone on decode:
+
+- digit order (`digit_order`): "lsd" (Atom2.7m's default) writes each run least significant
+  digit first ("1234" -> tokens 4 3 2 1), so the k-th digit of a run is the 10^(k-1) column and
+  place value can be read causally; "msd" keeps the written order (for ablations).
+- number marker (`number_marker`): "none" (Atom2.7m's default), or "end", which appends the
+  special token `<|number_end|>` after every run. Without it, under "lsd" the ending " 7" is a
+  strict prefix of " 17", so summed-log-prob scoring favours the truncated answer whatever the
+  model knows; with it, " 7" must also predict the marker where the model expects another digit.
+
+Both choices are saved in tokenizer_config.json and restored by `from_pretrained`. Decoding
+drops the marker and restores written digit order in id space, so any Unicode text comes back
+exactly (a literal `<|number_end|>` typed right after a digit is read as the marker).
 
 Ships inside every exported model directory: imports only `transformers` and the standard library.
 Load with `AutoTokenizer.from_pretrained(dir, trust_remote_code=True)` (with or without
 `use_fast=False`: both resolve to this class, so both give the same ids).
-Offsets from `return_offsets_mapping=True` index the digit-reversed text.
+Offsets from `return_offsets_mapping=True` index the rewritten text.
 """
 
 from __future__ import annotations
@@ -20,6 +30,10 @@ import re
 from transformers import PreTrainedTokenizerFast
 
 DIGIT_RUN = re.compile(r"[0-9]+")
+DIGITS = "0123456789"
+DIGIT_ORDERS = ("lsd", "msd")
+NUMBER_MARKERS = ("none", "end")
+NUMBER_END_TOKEN = "<|number_end|>"
 
 
 def reverse_digit_runs(text: str) -> str:
@@ -27,14 +41,13 @@ def reverse_digit_runs(text: str) -> str:
     return DIGIT_RUN.sub(lambda match: match.group(0)[::-1], text)
 
 
-def _reverse_inputs(value):
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return reverse_digit_runs(value)
-    if isinstance(value, (list, tuple)):
-        return type(value)(_reverse_inputs(item) for item in value)
-    return value
+def rewrite_digit_runs(text: str, digit_order: str = "lsd", number_marker: str = "none") -> str:
+    """The text the Rust pipeline tokenizes: runs in model digit order, each followed by its marker."""
+    def rewrite(match):
+        run = match.group(0)[::-1] if digit_order == "lsd" else match.group(0)
+        return run + NUMBER_END_TOKEN if number_marker == "end" else run
+
+    return DIGIT_RUN.sub(rewrite, text)
 
 
 def reverse_digit_token_runs(items: list, is_digit) -> list:
@@ -51,18 +64,60 @@ def reverse_digit_token_runs(items: list, is_digit) -> list:
     return result
 
 
+def drop_markers_after_digits(items: list, is_digit, marker) -> list:
+    """Remove every `marker` that directly follows a digit (where encoding put one)."""
+    return [item for index, item in enumerate(items) if not (item == marker and index and is_digit(items[index - 1]))]
+
+
 class AtomTokenizer(PreTrainedTokenizerFast):
-    """Byte-level BPE with atomic digits written least-significant first (see module docstring)."""
+    """Byte-level BPE with atomic digits, rewritten digit runs and an optional number marker (see module docstring)."""
 
     model_input_names = ["input_ids", "attention_mask"]
 
+    # The options live in init_kwargs (saved to and read from tokenizer_config.json). No custom
+    # __init__: transformers rebuilds the backend of classes that define one, losing the pipeline.
+    @property
+    def digit_order(self) -> str:
+        """"lsd" (least significant digit first) or "msd" (as written)."""
+        return self._option("digit_order", "lsd", DIGIT_ORDERS)
+
+    @property
+    def number_marker(self) -> str:
+        """"none", or "end" (`<|number_end|>` after every digit run)."""
+        marker = self._option("number_marker", "none", NUMBER_MARKERS)
+        if marker == "end" and self._tokenizer.token_to_id(NUMBER_END_TOKEN) is None:
+            raise ValueError(f"AtomTokenizer: number_marker 'end' needs the token {NUMBER_END_TOKEN} in tokenizer.json")
+        return marker
+
+    def _option(self, name: str, default: str, allowed: tuple) -> str:
+        value = self.init_kwargs.get(name, default)
+        if value not in allowed:
+            raise ValueError(f"AtomTokenizer: {name} must be one of {allowed}, got {value!r}")
+        return value
+
+    def _rewrite(self, value):
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return rewrite_digit_runs(value, self.digit_order, self.number_marker)
+        if isinstance(value, (list, tuple)):
+            return type(value)(self._rewrite(item) for item in value)
+        return value
+
     def _encode_plus(self, text, text_pair=None, *args, **kwargs):
-        return super()._encode_plus(_reverse_inputs(text), _reverse_inputs(text_pair), *args, **kwargs)
+        return super()._encode_plus(self._rewrite(text), self._rewrite(text_pair), *args, **kwargs)
 
     @property
     def digit_token_ids(self) -> list[int]:
         """Ids of the tokens "0" .. "9"."""
-        return [self._tokenizer.token_to_id(digit) for digit in "0123456789"]
+        return [self._tokenizer.token_to_id(digit) for digit in DIGITS]
+
+    def _to_written_order(self, items: list, is_digit, marker) -> list:
+        if self.digit_order == "lsd":
+            items = reverse_digit_token_runs(items, is_digit)
+        if self.number_marker == "end":
+            items = drop_markers_after_digits(items, is_digit, marker)
+        return items
 
     def _decode(self, token_ids, skip_special_tokens=False, clean_up_tokenization_spaces=None, **kwargs):
         # Restore written digit order in id space, before special tokens are dropped, so runs
@@ -72,14 +127,15 @@ class AtomTokenizer(PreTrainedTokenizerFast):
         if isinstance(token_ids, dict):
             token_ids = token_ids["input_ids"]
         digit_ids = set(self.digit_token_ids)
-        ordered = reverse_digit_token_runs([int(i) for i in token_ids], digit_ids.__contains__)
+        marker_id = self._tokenizer.token_to_id(NUMBER_END_TOKEN)
+        ordered = self._to_written_order([int(i) for i in token_ids], digit_ids.__contains__, marker_id)
         return super()._decode(
             ordered, skip_special_tokens=skip_special_tokens, clean_up_tokenization_spaces=False, **kwargs
         )
 
     def convert_tokens_to_string(self, tokens):
-        digits = set("0123456789")
-        return super().convert_tokens_to_string(reverse_digit_token_runs(list(tokens), digits.__contains__))
+        digits = set(DIGITS)
+        return super().convert_tokens_to_string(self._to_written_order(list(tokens), digits.__contains__, NUMBER_END_TOKEN))
 
 
 # save_pretrained writes `auto_map` and copies this file, so a saved directory loads with trust_remote_code.

@@ -18,6 +18,7 @@ from pathlib import Path
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from atomlm.modeling.arithmetic_features import ARITHMETIC_SYMBOLS, DIGITS
+from atomlm.modeling.tokenization_atom import NUMBER_END_TOKEN, NUMBER_MARKERS
 
 from atomlm.errors import UserError
 
@@ -50,16 +51,24 @@ def build_untrained_tokenizer() -> Tokenizer:
     return tokenizer
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 4096, show_progress: bool = True) -> Tokenizer:
-    """Train the fusion BPE on `texts`; ids 0..4 are the special tokens."""
+def special_tokens(number_marker: str = "none") -> list[str]:
+    """The special tokens, ids 0.. in this order; `<|number_end|>` (id 5) only with the "end" marker."""
+    return SPECIAL_TOKENS + ([NUMBER_END_TOKEN] if number_marker == "end" else [])
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 4096, show_progress: bool = True,
+                    number_marker: str = "none") -> Tokenizer:
+    """Train the fusion BPE on `texts`; the special tokens take the first ids."""
     if vocab_size < MIN_VOCAB_SIZE:
         raise ValueError(f"vocab_size must be at least {MIN_VOCAB_SIZE} (5 special tokens + 256 byte symbols), "
                          f"got {vocab_size}")
+    if number_marker not in NUMBER_MARKERS:
+        raise ValueError(f"number_marker must be one of {NUMBER_MARKERS}, got {number_marker!r}")
     tokenizer = build_untrained_tokenizer()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         min_frequency=2,
-        special_tokens=SPECIAL_TOKENS,
+        special_tokens=special_tokens(number_marker),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=show_progress,
     )
@@ -79,14 +88,17 @@ def arithmetic_vocabulary(tokenizer: Tokenizer) -> dict:
         "digit_token_ids": [token_id(digit) for digit in DIGITS],
         "operator_token_ids": {symbol: token_id(symbol) for symbol in ARITHMETIC_SYMBOLS},
         "space_token_id": token_id("Ġ"),  # byte-level spelling of " "
+        "number_end_token_id": tokenizer.token_to_id(NUMBER_END_TOKEN),  # None without the marker
     }
 
 
-def save_tokenizer(tokenizer: Tokenizer, out_dir: str | Path) -> Path:
+def save_tokenizer(tokenizer: Tokenizer, out_dir: str | Path, digit_order: str = "lsd",
+                   number_marker: str = "none") -> Path:
     """Write the trained pipeline as a Hugging Face tokenizer directory through `save_pretrained`.
 
     `tokenizer.json`, `tokenizer_config.json` (with `auto_map`, written by transformers because
-    `AtomTokenizer` is registered for `AutoTokenizer`) and a copy of `tokenization_atom.py`.
+    `AtomTokenizer` is registered for `AutoTokenizer`, and the digit order and number marker)
+    and a copy of `tokenization_atom.py`.
     """
     from atomlm.modeling.tokenization_atom import AtomTokenizer
 
@@ -96,13 +108,15 @@ def save_tokenizer(tokenizer: Tokenizer, out_dir: str | Path) -> Path:
         eos_token=EOS,
         pad_token=PAD,
         unk_token=UNK,
-        extra_special_tokens=[END_OF_TEXT],
+        extra_special_tokens=special_tokens(number_marker)[len(SPECIAL_TOKENS) - 1:],
         model_max_length=MODEL_MAX_LENGTH,
         padding_side="right",
         add_bos_token=False,
         add_eos_token=False,
         clean_up_tokenization_spaces=False,
         arithmetic_vocabulary=arithmetic_vocabulary(tokenizer),
+        digit_order=digit_order,
+        number_marker=number_marker,
     )
     wrapped.save_pretrained(str(out_dir))
     return Path(out_dir)
