@@ -94,6 +94,15 @@ def write_config(path: Path, config: dict) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_atomlm_cache(tmp_path_factory):
+    """ATOMLM_CACHE_DIR in the session's tmp for every training test and the processes it starts,
+    so a config without `data.shard_cache_dir` never writes into the user's cache."""
+    with pytest.MonkeyPatch.context() as environment:
+        environment.setenv("ATOMLM_CACHE_DIR", str(tmp_path_factory.mktemp("atomlm-cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def shard_cache(tmp_path_factory) -> Path:
     """One shard cache for the whole session, so the smoke curriculum is tokenized once."""

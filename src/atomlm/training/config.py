@@ -56,8 +56,9 @@ class ModelSettings:
 class DataSettings:
     """Which tokens the model sees, in which order.
 
-    `shard_cache_dir` None means `$ATOMLM_SHARD_CACHE` or `./.cache/atomlm/shards`; the shards of
-    one curriculum+tokenizer+seq_len live in a sub-directory keyed by their hash.
+    `shard_cache_dir` None means `shards/` in the user cache directory (`$ATOMLM_CACHE_DIR`, else
+    `$XDG_CACHE_HOME/atomlm`, else `~/.cache/atomlm`); the shards of one
+    curriculum+tokenizer+seq_len live in a sub-directory keyed by their hash.
     """
 
     curriculum: str = "offline"

@@ -12,15 +12,21 @@ import json
 import os
 from pathlib import Path
 
-from atomlm.training.config import DataSettings
+from atomlm.cache_dir import CACHE_DIR_VARIABLE, atomlm_cache_dir
+from atomlm.training.config import ConfigError, DataSettings
 
 
 def shard_cache_root(settings: DataSettings) -> Path:
+    """`data.shard_cache_dir` if set, else `shards/` in the user cache (`atomlm_cache_dir()`)."""
     if settings.shard_cache_dir:
         return Path(settings.shard_cache_dir)
     if os.environ.get("ATOMLM_SHARD_CACHE"):
-        return Path(os.environ["ATOMLM_SHARD_CACHE"])
-    return Path.cwd() / ".cache" / "atomlm" / "shards"
+        # The variable this one replaced: ignoring it would quietly rebuild every shard elsewhere.
+        raise ConfigError(
+            f"ATOMLM_SHARD_CACHE is no longer read; set {CACHE_DIR_VARIABLE} instead (shards go to "
+            f"${CACHE_DIR_VARIABLE}/shards) or data.shard_cache_dir, and unset ATOMLM_SHARD_CACHE"
+        )
+    return atomlm_cache_dir() / "shards"
 
 
 def describe_curriculum(curriculum) -> object:

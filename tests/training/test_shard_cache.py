@@ -1,0 +1,60 @@
+"""Where training keeps its token shards: the user cache directory, never the current directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from atomlm.cache_dir import atomlm_cache_dir
+from atomlm.training.config import ConfigError, DataSettings
+from atomlm.training.shard_cache import prepare_shards, shard_cache_root
+
+
+@pytest.fixture
+def clean_cache_environment(monkeypatch, tmp_path):
+    """No cache variables set and a home directory of this test's own."""
+    for variable in ("ATOMLM_CACHE_DIR", "XDG_CACHE_HOME", "ATOMLM_SHARD_CACHE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    return monkeypatch
+
+
+def test_cache_dir_follows_atomlm_then_xdg_then_home(clean_cache_environment, tmp_path):
+    environment = clean_cache_environment
+    assert atomlm_cache_dir() == tmp_path / "home" / ".cache" / "atomlm"
+    environment.setenv("XDG_CACHE_HOME", "relative/cache")  # not absolute: the XDG spec says ignore it
+    assert atomlm_cache_dir() == tmp_path / "home" / ".cache" / "atomlm"
+    environment.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert atomlm_cache_dir() == tmp_path / "xdg" / "atomlm"
+    environment.setenv("ATOMLM_CACHE_DIR", str(tmp_path / "mine"))
+    assert atomlm_cache_dir() == tmp_path / "mine"
+
+
+def test_shard_cache_is_in_the_user_cache_unless_the_config_names_one(clean_cache_environment, tmp_path,
+                                                                      monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    clean_cache_environment.setenv("ATOMLM_CACHE_DIR", str(tmp_path / "cache"))
+    assert shard_cache_root(DataSettings()) == tmp_path / "cache" / "shards"
+    assert shard_cache_root(DataSettings(shard_cache_dir=str(tmp_path / "here"))) == tmp_path / "here"
+    clean_cache_environment.setenv("ATOMLM_SHARD_CACHE", str(tmp_path / "old"))
+    with pytest.raises(ConfigError, match="ATOMLM_SHARD_CACHE is no longer read; set ATOMLM_CACHE_DIR"):
+        shard_cache_root(DataSettings())
+    assert shard_cache_root(DataSettings(shard_cache_dir=str(tmp_path / "here"))) == tmp_path / "here"
+
+
+def test_training_builds_its_shards_under_atomlm_cache_dir(clean_cache_environment, tmp_path, monkeypatch):
+    curriculum = tmp_path / "tiny.json"
+    curriculum.write_text(json.dumps({"name": "tiny", "phases": [
+        {"name": "only", "tokens": 3000, "sources": {"kjv": 1, "synthetic-arithmetic": {"weight": 1, "stage": 1}}},
+    ]}))
+    monkeypatch.chdir(tmp_path)
+    clean_cache_environment.setenv("ATOMLM_CACHE_DIR", str(tmp_path / "cache"))
+    barrier_calls = []
+    shard_dir, _ = prepare_shards(DataSettings(curriculum=str(curriculum), seq_len=64), is_main=True,
+                                  barrier=lambda: barrier_calls.append(1), log=lambda line: None)
+    assert shard_dir.parent == tmp_path / "cache" / "shards"
+    assert (shard_dir / "manifest.json").is_file() and barrier_calls == [1]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["cache", "tiny.json"]  # nothing in the cwd
+    assert not Path(tmp_path / "home").exists()
