@@ -573,19 +573,23 @@ def _print_warning(message):
     print(f"warning: {message}", file=sys.stderr)
 
 
-def run_and_report(args, *, warn=_print_warning, load_model=load_model_and_tokenizer) -> None:
+def run_and_report(args, *, warn=_print_warning, load_model=load_model_and_tokenizer, add_findings=None) -> dict:
     """Score as the parsed arguments say (see add_arguments); print a summary, write --output.
 
+    `add_findings(output)` may add keys to the output (and print them) before it is written.
     Errors propagate: ArithMarkFormatError for the data, OSError for missing files.
     """
     output = run_benchmark(args.checkpoint, args.data_path, batch_size=args.batch_size, device=args.device,
                            dtype=args.dtype, strict=args.strict, warn=warn, load_model=load_model)
     print(format_report(output))
+    if add_findings is not None:
+        add_findings(output)
     if args.output:
         path = Path(args.output)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(output, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {path}")
+    return output
 
 
 def run_from_args(args) -> int:

@@ -1,5 +1,9 @@
 """`atomlm eval` verbs: `arithmark` (the ArithMark runner), `exact-match` (greedy generation) and
-`int-index` (leaderboard index)."""
+`int-index` (leaderboard index); and the benchmark-file writers `atomlm data arithmark` and
+`atomlm data arithmark-v1`, whose generators live in this package.
+
+Only argument parsers are built here: the generators and runners are imported by the handlers,
+so that building the CLI imports no torch (the generators reach it through the model's operator list)."""
 
 from __future__ import annotations
 
@@ -46,8 +50,22 @@ def _run_arithmark(args) -> int:
     # The ArithMark protocol asks for the slow tokenizer.
     load_model = partial(load_model_and_tokenizer, use_fast_tokenizer=False)
     with _file_errors_as_user_errors():
-        run_and_report(args, warn=_warner(args), load_model=load_model)
+        run_and_report(args, warn=_warner(args), load_model=load_model, add_findings=_add_truncation_accuracy)
     return 0
+
+
+def _add_truncation_accuracy(output: dict) -> None:
+    """Accuracy on rows whose distractors include the answer with leading digits dropped (see distractors.py)."""
+    from atomlm.evaluation.benchmark_fusion_arithmark import load_arithmark_rows
+    from atomlm.evaluation.distractors import truncation_accuracy
+
+    rows = load_arithmark_rows(output["dataset"])
+    table = truncation_accuracy(rows, output["predictions"])
+    output["truncation_distractors"] = table
+    if "truncation/all" in table:
+        cell, other = table["truncation/all"], table["other/all"]
+        print(f"rows with a truncation distractor (17 -> 7): acc {cell['acc']:.2f}% of {cell['total']}; "
+              f"other rows {other['acc']:.2f}% of {other['total']}")
 
 
 def _run_exact_match(args) -> int:
@@ -141,3 +159,41 @@ def register(subparsers):
     index.add_argument("--arithmark3-results", default=None, metavar="JSON",
                        help="`atomlm eval arithmark` output JSON on ArithMark 3")
     index.set_defaults(handler=_run_int_index)
+
+
+def _write_arithmark(args) -> int:
+    from atomlm.evaluation.arithmark_generator import SHIPPED_SEED, generate_arithmark, write_jsonl
+
+    seed = SHIPPED_SEED if args.seed is None else args.seed
+    rows = generate_arithmark(seed, args.n_easy, args.n_medium, args.n_hard)
+    path = write_jsonl(rows, args.out)
+    print(f"wrote {len(rows)} ArithMark 2.0-compatible rows (seed {seed}) to {path}")
+    return 0
+
+
+def _write_arithmark_v1(args) -> int:
+    from atomlm.evaluation.arithmark_v1_generator import write_arithmark_v1
+
+    path = write_arithmark_v1(args.out, args.seed, args.rows_per_stage)
+    print(f"wrote {5 * args.rows_per_stage} ArithMark v1-style rows to {path}")
+    return 0
+
+
+def register_generator_commands(data_subparsers) -> None:
+    """Add `arithmark` and `arithmark-v1` under `atomlm data`: write benchmark files."""
+    parser = data_subparsers.add_parser(
+        "arithmark", help="generate an ArithMark 2.0-compatible benchmark file (2,500 rows by default)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="random seed (default: the shipped file's seed, which writes that file again)")
+    parser.add_argument("--out", required=True, metavar="FILE", help="JSONL file to write")
+    parser.add_argument("--n-easy", type=int, default=1250, metavar="N", help="one-operator rows (default 1250)")
+    parser.add_argument("--n-medium", type=int, default=750, metavar="N", help="two-operator rows (default 750)")
+    parser.add_argument("--n-hard", type=int, default=500, metavar="N", help="three-operator rows (default 500)")
+    parser.set_defaults(handler=_write_arithmark)
+
+    parser = data_subparsers.add_parser("arithmark-v1", help="generate ArithMark v1-style rows (signed operands, decimals)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--rows-per-stage", type=int, default=200, metavar="N",
+                        help="rows for each of stages 1-5 (default 200)")
+    parser.add_argument("--out", required=True, type=Path, metavar="FILE", help="JSONL file to write")
+    parser.set_defaults(handler=_write_arithmark_v1)
