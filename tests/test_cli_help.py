@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import subprocess
+import sys
 
 import pytest
 
@@ -39,3 +41,10 @@ def test_version(atomlm):
     result = atomlm.run("--version")
     assert result.returncode == 0
     assert result.stdout == f"atomlm {importlib.metadata.version('atomlm')}\n"
+
+
+def test_building_the_parser_imports_no_torch():
+    """`atomlm --help` stays fast: verbs import torch in their handlers, never while registering."""
+    code = "import sys; from atomlm.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout == "False\n"

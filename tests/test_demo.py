@@ -33,3 +33,10 @@ def test_demo_fails_when_a_completion_is_wrong(tmp_path):
     result = run_demo(untrained, tmp_path)
     assert result.returncode == 1
     assert "WRONG" in result.stdout and "greedy completions are wrong" in result.stderr
+
+
+def test_reference_answers_are_exact():
+    from atomlm.demo import DEMO_PROMPTS, _exact_answer
+
+    assert [_exact_answer(prompt) for prompt in DEMO_PROMPTS] == [46, 104, -51, -132, 37, 15, 1023, -150]
+    assert _exact_answer("7 / 2 =") == 3.5

@@ -75,25 +75,9 @@ def run_demo(args) -> int:
     return 0
 
 
-def _exact_answer(prompt: str) -> int:
-    """Exact value of an ArithMark-style integer expression (`/` exact in these prompts)."""
-    import ast
-    from fractions import Fraction
+def _exact_answer(prompt: str) -> int | float:
+    """Exact value of an ArithMark-style prompt (`... =`); a float only if a division leaves a remainder."""
+    from atomlm.data.expressions import evaluate, parse
 
-    def evaluate(node):
-        if isinstance(node, ast.Expression):
-            return evaluate(node.body)
-        if isinstance(node, ast.Constant):
-            return Fraction(node.value)
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return -evaluate(node.operand)
-        if isinstance(node, ast.BinOp):
-            left, right = evaluate(node.left), evaluate(node.right)
-            operations = {ast.Add: left + right, ast.Sub: left - right, ast.Mult: left * right}
-            if isinstance(node.op, ast.Div):
-                return left / right
-            return operations[type(node.op)]
-        raise ValueError(f"not an integer expression: {prompt}")
-
-    value = evaluate(ast.parse(prompt.rstrip("= "), mode="eval"))
+    value = evaluate(parse(prompt.rstrip("= ")))
     return int(value) if value.denominator == 1 else float(value)

@@ -1,24 +1,20 @@
 """Greedy exact-match evaluation and the ArithMark v1-style generator."""
 
 import json
-import re
 import subprocess
 import sys
-from fractions import Fraction
+from pathlib import Path
 
 import pytest
 import torch
 
+from atomlm.data.expressions import evaluate, parse
 from atomlm.evaluation.arithmark_v1_generator import format_number, generate_arithmark_v1, write_arithmark_v1
 from atomlm.evaluation.benchmark_fusion_arithmark import load_model_and_tokenizer, read_arithmark_file
 from atomlm.evaluation.exact_match import exact_match, first_number
 from atomlm.generate import complete
 
-
-def exact_value(expression: str) -> Fraction:
-    """Python's own precedence over exact fractions (independent of the generator's evaluator)."""
-    source = re.sub(r"\d+", lambda m: f"Fraction({m.group(0)})", expression.rstrip(" ="))
-    return eval(source, {"Fraction": Fraction})  # noqa: S307 - digits, operators and Fraction only
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_v1_rows_are_correct_and_schema_valid():
@@ -27,11 +23,18 @@ def test_v1_rows_are_correct_and_schema_valid():
     for row in rows:
         assert set(row) == {"id", "stage", "n_operands", "expression", "options", "answer_index", "answer"}
         assert row["n_operands"] == row["stage"] + 1 and 1 <= row["stage"] <= 5
-        assert row["options"][row["answer_index"]] == row["answer"] == format_number(exact_value(row["expression"]))
+        value = evaluate(parse(row["expression"].removesuffix(" =")))
+        assert row["options"][row["answer_index"]] == row["answer"] == format_number(value)
         assert len(set(row["options"])) == 4
     assert any(" - -" in row["expression"] for row in rows)  # signed operands as v1 writes them
     assert any("." in row["answer"] for row in rows)  # non-exact division gives decimals
     assert generate_arithmark_v1(seed=3, rows_per_stage=60) == rows
+
+
+def test_committed_v1_rows_are_seed_zero_byte_for_byte(tmp_path):
+    # results/arithmark_v1_rows.jsonl is scored in results/; the README regenerates it with --seed 0.
+    path = write_arithmark_v1(tmp_path / "v1.jsonl", seed=0)
+    assert path.read_bytes() == (REPO / "results" / "arithmark_v1_rows.jsonl").read_bytes()
 
 
 def test_v1_file_reads_through_the_runner(tmp_path):

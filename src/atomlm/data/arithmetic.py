@@ -17,7 +17,8 @@ Difficulty is a `StageSpec`; `STAGES` is the schedule a curriculum walks through
 | 6 | 1-5 | 1-10 | 1 1 1 1 | 0.5 | 0.3 | long operands, up to five operators |
 
 Multiplication operands are capped (`max_mul_digits`) and results longer than `max_result_digits`
-are redrawn, so long equations stay readable for a 512-token context.
+are redrawn, so long equations stay readable for a 512-token context. Trees, text and values come
+from `atomlm.data.expressions`, written with `Bracketing.MINIMAL`.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Iterator
 
-OPERATORS = ("+", "-", "*", "/")
-_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
+from atomlm.data.expressions import BinaryOperation, Bracketing, Expression, Number, has_brackets, integer_value, render
+from atomlm.modeling.arithmetic_features import BINARY_OPERATORS
 
 
 @dataclass(frozen=True)
@@ -95,20 +96,6 @@ class Equation:
         }
 
 
-class _Leaf:
-    __slots__ = ("value",)
-
-    def __init__(self, value: int):
-        self.value = value
-
-
-class _Node:
-    __slots__ = ("op", "left", "right")
-
-    def __init__(self, op: str, left, right):
-        self.op, self.left, self.right = op, left, right
-
-
 class _Redraw(Exception):
     """Raised inside generation when a draw cannot be made exact; the equation is redrawn."""
 
@@ -150,18 +137,19 @@ class ArithmeticGenerator:
             operator_count = rng.choice(spec.operator_counts)
             want_parens = operator_count >= 2 and rng.random() < spec.paren_rate
             try:
-                tree = self._tree_shape(operator_count)
+                shape = self._tree_shape(operator_count)
                 # Parenthesis need depends only on shape + operators: fix it before drawing numbers.
                 for _ in range(20):
-                    self._assign_operators(tree)
-                    if _needs_parentheses(tree) == want_parens:
+                    shape = self._with_operators(shape)
+                    if has_brackets(shape, Bracketing.MINIMAL) == want_parens:
                         break
-                result = self._realize(tree)
+                tree = self._realize(shape)
             except _Redraw:
                 continue
+            result = integer_value(tree)
             if len(str(abs(result))) > spec.max_result_digits:
                 continue
-            expression = _render(tree)
+            expression = render(tree, Bracketing.MINIMAL)
             return Equation(
                 text=f"{expression} = {result}",
                 result=result,
@@ -173,18 +161,22 @@ class ArithmeticGenerator:
 
     # -- drawing -------------------------------------------------------------------------------
 
-    def _tree_shape(self, operator_count: int):
-        if operator_count == 0:
-            return _Leaf(0)
-        left_count = self._rng.randrange(operator_count)
-        return _Node("+", self._tree_shape(left_count), self._tree_shape(operator_count - 1 - left_count))
+    # A shape is an expression whose numbers (0) and operators (+) are placeholders: the draws
+    # below replace them in a fixed order (shape, then operators, then numbers), which is what
+    # keeps a seed's equations the same.
 
-    def _assign_operators(self, node) -> None:
-        if isinstance(node, _Leaf):
-            return
-        node.op = self._rng.choices(OPERATORS, weights=self.spec.operator_weights)[0]
-        self._assign_operators(node.left)
-        self._assign_operators(node.right)
+    def _tree_shape(self, operator_count: int) -> Expression:
+        if operator_count == 0:
+            return Number(0)
+        left_count = self._rng.randrange(operator_count)
+        return BinaryOperation("+", self._tree_shape(left_count), self._tree_shape(operator_count - 1 - left_count))
+
+    def _with_operators(self, shape: Expression) -> Expression:
+        """`shape` with freshly drawn operators (pre-order: this node, then left, then right)."""
+        if isinstance(shape, Number):
+            return shape
+        symbol = self._rng.choices(BINARY_OPERATORS, weights=self.spec.operator_weights)[0]
+        return BinaryOperation(symbol, self._with_operators(shape.left), self._with_operators(shape.right))
 
     def _number(self, max_digits: int | None = None, allow_zero: bool = True) -> int:
         spec, rng = self.spec, self._rng
@@ -198,79 +190,41 @@ class ArithmeticGenerator:
             value = -value
         return value
 
-    def _realize(self, node, max_digits: int | None = None) -> int:
-        """Draw the leaf values bottom-up and return the node's exact value."""
-        if isinstance(node, _Leaf):
-            node.value = self._number(max_digits)
-            return node.value
-        if node.op == "*":
-            cap = self.spec.max_mul_digits
-            return self._realize(node.left, cap) * self._realize(node.right, cap)
-        if node.op == "/":
-            return self._realize_division(node)
-        left = self._realize(node.left, max_digits)
-        right = self._realize(node.right, max_digits)
-        return left + right if node.op == "+" else left - right
+    def _realize(self, shape: Expression, max_digits: int | None = None) -> Expression:
+        """`shape` with its numbers drawn, bottom-up, every division exact."""
+        if isinstance(shape, Number):
+            return Number(self._number(max_digits))
+        if shape.operator == "/":
+            return self._realize_division(shape)
+        cap = self.spec.max_mul_digits if shape.operator == "*" else max_digits
+        left = self._realize(shape.left, cap)
+        return BinaryOperation(shape.operator, left, self._realize(shape.right, cap))
 
-    def _realize_division(self, node) -> int:
+    def _realize_division(self, shape: BinaryOperation) -> Expression:
         cap = self.spec.max_mul_digits
-        if isinstance(node.right, _Leaf):
-            node.right.value = self._number(cap, allow_zero=False)
-            divisor = node.right.value
+        # The divisor is drawn first: the dividend is then built (or checked) to be a multiple.
+        if isinstance(shape.right, Number):
+            right = Number(self._number(cap, allow_zero=False))
         else:
-            divisor = self._realize(node.right, cap)
-            if divisor == 0:
-                raise _Redraw
-        if isinstance(node.left, _Leaf):
+            right = self._realize(shape.right, cap)
+        divisor = integer_value(right)
+        if divisor == 0:
+            raise _Redraw
+        if isinstance(shape.left, Number):
             # Draw the quotient and build the dividend from it: `a / b = q` is exact by design.
             quotient = self._number(cap)
-            node.left.value = quotient * divisor
-            return quotient
-        dividend = self._realize(node.left, cap)
+            return BinaryOperation("/", Number(quotient * divisor), right)
+        left = self._realize(shape.left, cap)
+        dividend = integer_value(left)
         if dividend % divisor == 0:
-            return dividend // divisor
-        if isinstance(node.right, _Leaf):
+            return BinaryOperation("/", left, right)
+        if isinstance(shape.right, Number):
             # Replace the divisor with a small divisor of the dividend, keeping its sign choice.
             candidates = [d for d in range(2, min(abs(dividend), 99) + 1) if dividend % d == 0]
             if candidates:
                 sign = -1 if divisor < 0 else 1
-                node.right.value = sign * self._rng.choice(candidates)
-                return dividend // node.right.value
+                return BinaryOperation("/", left, Number(sign * self._rng.choice(candidates)))
         raise _Redraw
-
-
-def _needs_parentheses(node) -> bool:
-    if isinstance(node, _Leaf):
-        return False
-    return (
-        _child_needs_parentheses(node, node.left, is_right=False)
-        or _child_needs_parentheses(node, node.right, is_right=True)
-        or _needs_parentheses(node.left)
-        or _needs_parentheses(node.right)
-    )
-
-
-def _child_needs_parentheses(parent: _Node, child, is_right: bool) -> bool:
-    if isinstance(child, _Leaf):
-        return False
-    parent_precedence, child_precedence = _PRECEDENCE[parent.op], _PRECEDENCE[child.op]
-    if child_precedence < parent_precedence:
-        return True
-    # Left-to-right evaluation: a right operand of equal precedence regroups unless the parent is
-    # associative with it (a + (b - c) == a + b - c, a * (b / c) == a * b / c for exact division).
-    return is_right and child_precedence == parent_precedence and parent.op in "-/"
-
-
-def _render(node) -> str:
-    if isinstance(node, _Leaf):
-        return str(node.value)
-    left = _render(node.left)
-    right = _render(node.right)
-    if _child_needs_parentheses(node, node.left, is_right=False):
-        left = f"({left})"
-    if _child_needs_parentheses(node, node.right, is_right=True):
-        right = f"({right})"
-    return f"{left} {node.op} {right}"
 
 
 def equations_text_stream(seed: int, stages: list[int] | tuple[int, ...]) -> Iterator[str]:

@@ -30,7 +30,7 @@ def register(subparsers):
     build.add_argument("--val-rows", type=int, default=None, help="held-out rows per (phase, source) (default 8)")
     build.add_argument("--source-path", action="append", default=[], metavar="NAME=PATH",
                        help="read source NAME from local .jsonl/.parquet/.txt files (repeatable)")
-    build.add_argument("--no-progress", action="store_true", help="no progress bars (the summary is still printed)")
+    build.add_argument("--no-progress", action="store_true", help="no progress bar (there is none anyway when stderr is not a terminal; the summary is still printed)")
     build.set_defaults(handler=_build)
 
     stats = data_sub.add_parser("stats", help="tokens per source and phase against the curriculum")
@@ -43,11 +43,9 @@ def register(subparsers):
 
 def _register_extra(data_sub) -> None:
     # Benchmark-file generators live with the evaluation code that reads those files.
-    from atomlm.evaluation.arithmark_generator import register_arithmark_command
-    from atomlm.evaluation.arithmark_v1_generator import register_arithmark_v1_command
+    from atomlm.evaluation.cli import register_generator_commands
 
-    register_arithmark_command(data_sub)
-    register_arithmark_v1_command(data_sub)
+    register_generator_commands(data_sub)
 
 
 def _arithmetic(args) -> int:
@@ -57,6 +55,7 @@ def _arithmetic(args) -> int:
 
     from atomlm.data.arithmetic import ArithmeticGenerator
     from atomlm.errors import UserError
+    from atomlm.progress import progress_enabled
 
     if args.count < 0:
         raise UserError(f"--count must be >= 0, got {args.count}")
@@ -66,7 +65,9 @@ def _arithmetic(args) -> int:
         raise UserError(str(error)) from None
     handle = sys.stdout if args.out == "-" else _open_output_file(args.out)
     try:
-        for _ in tqdm(range(args.count), unit="eq", desc="equations", disable=args.out == "-", file=sys.stderr):
+        # Equations written to stdout would interleave with a bar on the same terminal.
+        show_bar = progress_enabled(args.out != "-")
+        for _ in tqdm(range(args.count), unit="eq", desc="equations", disable=not show_bar, file=sys.stderr):
             handle.write(json.dumps(generator.equation().to_json()) + "\n")
     finally:
         if handle is not sys.stdout:

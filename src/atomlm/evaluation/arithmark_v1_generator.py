@@ -8,7 +8,8 @@ is negative with probability 0.3; operators are uniform over `+ - * /` with the 
 precedence and no parentheses; a division that is not exact makes the answer a decimal rounded
 to 4 places (`0.3333`); divisions by zero are redrawn. Options are the answer and three distinct
 near misses (+-1, +-2, +-10, sign flip), in a balanced random order. The random stream
-(`arithmark-v1-compat/<seed>`) is shared with nothing else.
+(`arithmark-v1-compat/<seed>`) is shared with nothing else. Trees, text and exact values come
+from `atomlm.data.expressions` (`Bracketing.MINIMAL`; the expressions have no brackets either way).
 """
 
 from __future__ import annotations
@@ -18,25 +19,10 @@ import random
 from fractions import Fraction
 from pathlib import Path
 
+from atomlm.data.expressions import Bracketing, Number, evaluate, flat_expression, render
+from atomlm.modeling.arithmetic_features import BINARY_OPERATORS
+
 STAGE_DIGITS = {1: (1, 2), 2: (1, 2), 3: (1, 3), 4: (1, 3), 5: (1, 3)}
-OPERATORS = "+-*/"
-
-
-def _evaluate(operands: list[int], operators: list[str]) -> Fraction:
-    """Left-to-right with * and / before + and -, in exact fractions."""
-    terms, signs = [Fraction(operands[0])], []
-    for operator, operand in zip(operators, operands[1:]):
-        if operator == "*":
-            terms[-1] *= operand
-        elif operator == "/":
-            terms[-1] /= operand
-        else:
-            signs.append(operator)
-            terms.append(Fraction(operand))
-    total = terms[0]
-    for sign, term in zip(signs, terms[1:]):
-        total = total + term if sign == "+" else total - term
-    return total
 
 
 def format_number(value: Fraction) -> str:
@@ -74,20 +60,18 @@ def generate_arithmark_v1(seed: int = 0, rows_per_stage: int = 200) -> list[dict
                     digits = rng.randint(low, high)
                     value = rng.randint(0 if digits == 1 else 10 ** (digits - 1), 10 ** digits - 1)
                     operands.append(-value if rng.random() < 0.3 else value)
-                operators = [rng.choice(OPERATORS) for _ in range(stage)]
+                operators = [rng.choice(BINARY_OPERATORS) for _ in range(stage)]
                 if any(op == "/" and operand == 0 for op, operand in zip(operators, operands[1:])):
                     continue
-                answer = _evaluate(operands, operators)
                 break
-            parts = [str(operands[0])]
-            for operator, operand in zip(operators, operands[1:]):
-                parts += [operator, str(operand)]
+            tree = flat_expression([Number(operand) for operand in operands], operators)
+            answer = evaluate(tree)
             options = _distractors(answer, rng)
             answer_index = position % 4
             options.insert(answer_index, format_number(answer))
             rows.append({
                 "id": len(rows), "stage": stage, "n_operands": stage + 1,
-                "expression": " ".join(parts) + " =", "options": options,
+                "expression": render(tree, Bracketing.MINIMAL) + " =", "options": options,
                 "answer_index": answer_index, "answer": format_number(answer),
             })
     rng.shuffle(rows)
@@ -104,20 +88,3 @@ def write_arithmark_v1(path: str | Path, seed: int = 0, rows_per_stage: int = 20
                           answer=json.loads(row["answer"]))
             handle.write(json.dumps(record) + "\n")
     return path
-
-
-def register_arithmark_v1_command(data_subparsers):
-    """Add `arithmark-v1` under `atomlm data`: write ArithMark v1-style rows."""
-    parser = data_subparsers.add_parser("arithmark-v1", help="generate ArithMark v1-style rows (signed operands, decimals)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--rows-per-stage", type=int, default=200, metavar="N",
-                        help="rows for each of stages 1-5 (default 200)")
-    parser.add_argument("--out", required=True, type=Path, metavar="FILE", help="JSONL file to write")
-    parser.set_defaults(handler=_run)
-    return parser
-
-
-def _run(args) -> int:
-    path = write_arithmark_v1(args.out, args.seed, args.rows_per_stage)
-    print(f"wrote {5 * args.rows_per_stage} ArithMark v1-style rows to {path}")
-    return 0
