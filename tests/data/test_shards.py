@@ -223,3 +223,45 @@ def test_interrupted_build_says_one_line_and_keeps_only_complete_shards(tmp_path
     finally:
         with contextlib.suppress(ProcessLookupError):  # whatever is left of it when the test fails
             os.killpg(process.pid, signal.SIGKILL)
+
+
+def _stderr_of(command: list[str], *, on_terminal: bool) -> str:
+    """Run `command` with its stderr on a pseudo-terminal or a pipe; return what it wrote there."""
+    if not on_terminal:
+        result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return result.stderr
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    controller, terminal = pty.openpty()
+    # A new pseudo-terminal is 0 columns wide, and tqdm draws a 0-column bar: give it 80.
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=terminal)
+    os.close(terminal)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # EIO: the child closed its end
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(controller)
+    assert process.wait(timeout=120) == 0, output.decode(errors="replace")[-2000:]
+    return output.decode(errors="replace")
+
+
+def test_build_bar_shows_only_on_a_terminal_and_without_no_progress(tmp_path):
+    curriculum = tmp_path / "small.json"
+    curriculum.write_text(json.dumps({"name": "small", "phases": [
+        {"name": "only", "tokens": 2000, "sources": {"kjv": 1, "synthetic-arithmetic": {"weight": 1, "stage": 1}}},
+    ]}))
+    command = [sys.executable, "-m", "atomlm", "data", "build", "--curriculum", str(curriculum), "--seq-len", "64",
+               "--val-rows", "1"]
+    assert "building shards" in _stderr_of(command + ["--out", str(tmp_path / "terminal")], on_terminal=True)
+    assert _stderr_of(command + ["--out", str(tmp_path / "asked-not"), "--no-progress"], on_terminal=True) == ""
+    assert _stderr_of(command + ["--out", str(tmp_path / "pipe")], on_terminal=False) == ""

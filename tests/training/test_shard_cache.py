@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -58,3 +59,20 @@ def test_training_builds_its_shards_under_atomlm_cache_dir(clean_cache_environme
     assert (shard_dir / "manifest.json").is_file() and barrier_calls == [1]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["cache", "tiny.json"]  # nothing in the cwd
     assert not Path(tmp_path / "home").exists()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_train_no_progress_builds_its_shards_without_a_bar(clean_cache_environment, tmp_path, monkeypatch, progress):
+    curriculum = tmp_path / "tiny.json"
+    curriculum.write_text(json.dumps({"name": "tiny", "phases": [{"name": "only", "tokens": 1000, "sources": {"kjv": 1}}]}))
+    clean_cache_environment.setenv("ATOMLM_CACHE_DIR", str(tmp_path / "cache"))
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    prepare_shards(DataSettings(curriculum=str(curriculum), seq_len=64), is_main=True, barrier=lambda: None,
+                   log=lambda line: None, progress=progress)
+    assert ("building shards" in terminal.getvalue()) is progress

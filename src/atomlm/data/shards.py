@@ -35,6 +35,7 @@ from atomlm.data.curriculum import Curriculum, load_curriculum
 from atomlm.data.source_readers import check_source_available, iter_documents
 from atomlm.data.sources import SourceSpec, is_validation_document, stream_seed
 from atomlm.errors import UserError
+from atomlm.progress import progress_enabled
 
 FORMAT_VERSION = 1
 DEFAULT_SHARD_TOKENS = 1 << 20
@@ -149,7 +150,10 @@ def build_shards(
     val_rows: int = DEFAULT_VAL_ROWS,
     progress: bool = True,
 ) -> Path:
-    """Build (or finish building) the token shards of `curriculum` in `out_dir`; return the manifest path."""
+    """Build (or finish building) the token shards of `curriculum` in `out_dir`; return the manifest path.
+
+    `progress` asks for a progress bar; it is drawn only when stderr is a terminal (`progress_enabled`).
+    """
     if not isinstance(curriculum, Curriculum):
         curriculum = load_curriculum(curriculum)
     if seq_len < 2 or seq_len > 65536:
@@ -184,7 +188,7 @@ def build_shards(
     jobs = plan_jobs(curriculum, shard_tokens, val_rows, seq_len)
     pending = [job for job in jobs if not _is_complete(out_dir, job)]
     context = BuildContext(tokenizer_dir=tokenizer_dir, seq_len=seq_len, seed=seed, out_dir=out_dir, specs=specs)
-    _run_jobs(pending, context, workers, progress, already_done=len(jobs) - len(pending))
+    _run_jobs(pending, context, workers, progress_enabled(progress), already_done=len(jobs) - len(pending))
     return _write_manifest(out_dir, jobs, config, curriculum, tokenizer_dir)
 
 

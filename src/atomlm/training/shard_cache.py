@@ -57,9 +57,12 @@ def shard_directory(settings: DataSettings, curriculum_description) -> Path:
     return shard_cache_root(settings) / f"{name}-{digest.hexdigest()[:16]}"
 
 
-def prepare_shards(settings: DataSettings, is_main: bool, barrier, log) -> tuple[Path, object]:
+def prepare_shards(settings: DataSettings, is_main: bool, barrier, log, *, progress: bool = True) -> tuple[Path, object]:
     """Build (main process only; resumable and idempotent) or reuse the shards; every process
-    waits at `barrier` until they exist. Returns (shard directory, curriculum description)."""
+    waits at `barrier` until they exist. Returns (shard directory, curriculum description).
+
+    `progress` is `atomlm train`'s: False (`--no-progress`) builds without a progress bar.
+    """
     from atomlm.data.curriculum import load_curriculum
 
     curriculum = load_curriculum(settings.curriculum)
@@ -76,6 +79,7 @@ def prepare_shards(settings: DataSettings, is_main: bool, barrier, log) -> tuple
             seq_len=settings.seq_len,
             workers=settings.build_workers,
             seed=settings.seed,
+            progress=progress,
         )
     barrier()
     return out_dir, description
