@@ -1,0 +1,221 @@
+"""Train and score every arithmetic-feature ablation at equal budget; write the table and a bar chart.
+
+    python scripts/ablation_table.py --out runs/ablations --tokens 10e6 [--preset cpu] [--set optim.lr=3e-3 ...]
+
+Each variant is one `atomlm` command line (printed, and written beside the table), trained on the
+same curriculum for the same number of steps with the same seed policy: full Atom; no digit
+reversal (msd tokenizer); no place ids; no role ids; no XSA; full + the number-end marker. The
+full model and the marker variant run with every seed in --seeds, the others with the first.
+
+Every step is skipped when its output exists, so the script resumes after an interruption (a
+training run continues from its last checkpoint with --resume). Scores: ArithMark 2.0-compatible
+`acc` overall and per difficulty, accuracy on the rows with a truncation distractor, and greedy
+exact match. Output: OUT/ablation_table.md, OUT/ablation_table.png, OUT/ablation_results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import mean
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    description: str
+    digit_order: str = "lsd"
+    number_marker: str = "none"
+    model_flags: dict = field(default_factory=dict)
+    all_seeds: bool = False
+
+    @property
+    def tokenizer_name(self) -> str | None:
+        default = (self.digit_order, self.number_marker) == ("lsd", "none")
+        return None if default else f"{self.digit_order}-{self.number_marker}"
+
+
+VARIANTS = [
+    Variant("full", "Atom (place + role + XSA, LSD-first digits)", all_seeds=True),
+    Variant("no-reversal", "digits as written (msd tokenizer)", digit_order="msd"),
+    Variant("no-place", "no place ids", model_flags={"use_place_ids": False}),
+    Variant("no-role", "no role ids", model_flags={"use_role_ids": False}),
+    Variant("no-xsa", "no exclusive self attention", model_flags={"use_xsa": False}),
+    Variant("marker-end", "full + <|number_end|> after every number", number_marker="end", all_seeds=True),
+]
+
+
+def atomlm(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "atomlm", *arguments]
+
+
+def run(command: list[str], log: Path) -> None:
+    """Run one step, its output appended to `log`; stop the table on a failure."""
+    printable = shlex.join(["atomlm", *command[3:]] if command[:3] == atomlm()[:3] else command)
+    print(f"$ {printable}", flush=True)
+    with log.open("a") as handle:
+        handle.write(f"$ {printable}\n")
+        handle.flush()
+        result = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        raise SystemExit(f"ablation_table: step failed (exit {result.returncode}); see {log}")
+
+
+def train_tokenizer(variant: Variant, out: Path, log: Path) -> str | None:
+    if variant.tokenizer_name is None:
+        return None
+    directory = out / "tokenizers" / variant.tokenizer_name
+    if not (directory / "tokenizer.json").is_file():
+        run(atomlm("tokenizer", "train", "--out", str(directory), "--force", "--digit-order", variant.digit_order,
+                   "--number-marker", variant.number_marker), log)
+    return str(directory)
+
+
+def train_command(variant: Variant, seed: int, run_dir: Path, tokenizer: str | None, args) -> list[str]:
+    settings = [f"run.seed={seed}", *args.set]
+    settings += [f"model.{flag}={json.dumps(value)}" for flag, value in variant.model_flags.items()]
+    if tokenizer is not None:
+        settings.append(f"data.tokenizer_dir={json.dumps(tokenizer)}")
+    command = atomlm("train", "--config", args.preset, "--out", str(run_dir), "--max-steps", str(args.steps),
+                     "--no-progress")
+    for setting in settings:
+        command += ["--set", setting]
+    return command
+
+
+def trained_steps(run_dir: Path) -> int:
+    """Steps in the run's latest checkpoint (0 when it has none)."""
+    if not (run_dir / "checkpoints" / "latest").is_file():
+        return 0
+    from atomlm.training.checkpoint import load_model_from_run
+
+    return load_model_from_run(run_dir)[1].get("steps", 0)
+
+
+def run_variant(variant: Variant, seed: int, args, log: Path) -> dict:
+    """Train, export and score one (variant, seed); each step skipped when already done."""
+    out = args.out
+    tokenizer = train_tokenizer(variant, out, log)
+    label = f"{variant.name}-seed{seed}"
+    run_dir, model_dir = out / "runs" / label, out / "models" / label
+    arithmark, exact = out / "results" / f"{label}-arithmark.json", out / "results" / f"{label}-exact-match.json"
+    command = train_command(variant, seed, run_dir, tokenizer, args)
+    if not model_dir.is_dir():
+        if trained_steps(run_dir) < args.steps:
+            resume = ["--resume"] if (run_dir / "checkpoints" / "latest").is_file() else []
+            run(command + resume, log)
+        run(atomlm("export", "--checkpoint", str(run_dir), "--out", str(model_dir), "--overwrite"), log)
+    data = ["--data-path", str(args.data_path)] if args.data_path else []
+    if not arithmark.is_file():
+        run(atomlm("eval", "arithmark", "--model", str(model_dir), "--output", str(arithmark), *data), log)
+    if not exact.is_file():
+        run(atomlm("eval", "exact-match", "--model", str(model_dir), "--output", str(exact), *data), log)
+    scored, generated = json.loads(arithmark.read_text()), json.loads(exact.read_text())
+    difficulty = scored["breakdowns"].get("difficulty", {})
+    return {
+        "variant": variant.name, "seed": seed, "command": shlex.join(["atomlm", *command[3:]]),
+        "acc": scored["results"]["arithmark_2.0"]["acc"],
+        **{level: difficulty[level]["acc"] for level in ("easy", "medium", "hard") if level in difficulty},
+        "truncation_rows": scored.get("truncation_distractors", {}).get("truncation/all", {}).get("acc"),
+        "exact_match": generated["acc"],
+    }
+
+
+COLUMNS = [("acc", "acc"), ("easy", "easy"), ("medium", "medium"), ("hard", "hard"),
+           ("truncation_rows", "truncation rows"), ("exact_match", "exact match")]
+
+
+def summarise(results: list[dict]) -> list[dict]:
+    """One row per variant: the mean over seeds and the spread (max - min) of acc."""
+    rows = []
+    for variant in VARIANTS:
+        runs = [r for r in results if r["variant"] == variant.name]
+        if not runs:
+            continue
+        row = {"variant": variant.name, "description": variant.description, "seeds": [r["seed"] for r in runs]}
+        for key, _ in COLUMNS:
+            values = [r[key] for r in runs if r.get(key) is not None]
+            row[key] = mean(values) if values else None
+        row["acc_spread"] = max(r["acc"] for r in runs) - min(r["acc"] for r in runs)
+        rows.append(row)
+    return rows
+
+
+def markdown(rows: list[dict], results: list[dict], args) -> str:
+    lines = [f"Ablations at equal budget: {args.steps} steps of the `{args.preset}` preset "
+             f"({args.tokens / 1e6:.1f}M tokens per run), seeds {args.seeds}; extra settings: {args.set or 'none'}.",
+             "", "| variant | seeds | " + " | ".join(title for _, title in COLUMNS) + " | acc spread |",
+             "|---|---|" + "---|" * len(COLUMNS) + "---|"]
+    for row in rows:
+        cells = ["-" if row[key] is None else f"{row[key]:.2f}" for key, _ in COLUMNS]
+        lines.append(f"| {row['variant']} ({row['description']}) | {len(row['seeds'])} | " + " | ".join(cells)
+                     + f" | {row['acc_spread']:.2f} |")
+    lines += ["", "Commands (one per run):", "", "```"] + [r["command"] for r in results] + ["```", ""]
+    return "\n".join(lines)
+
+
+def bar_chart(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [("acc", "all"), ("easy", "easy"), ("medium", "medium"), ("hard", "hard"), ("truncation_rows", "truncation")]
+    figure, axis = plt.subplots(figsize=(10, 4.5))
+    width = 0.8 / len(keys)
+    for offset, (key, label) in enumerate(keys):
+        values = [row[key] or 0.0 for row in rows]
+        axis.bar([i + offset * width for i in range(len(rows))], values, width, label=label)
+    axis.set_xticks([i + width * (len(keys) - 1) / 2 for i in range(len(rows))], [row["variant"] for row in rows])
+    axis.set_ylabel("ArithMark 2.0-compatible acc (%)")
+    axis.set_ylim(0, 100)
+    axis.legend(ncols=len(keys), fontsize=8, loc="upper right")
+    axis.set_title("Ablations at equal budget (mean over seeds)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="directory for tokenizers, runs, models and results")
+    parser.add_argument("--tokens", type=float, default=10e6, help="training tokens per run (default 10M)")
+    parser.add_argument("--preset", default="cpu", help="training preset the runs start from (default cpu)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1],
+                        help="seeds of the full model and the marker variant; the others use the first (default 0 1)")
+    parser.add_argument("--only", nargs="+", default=None, metavar="VARIANT",
+                        help=f"run only these variants (of {', '.join(v.name for v in VARIANTS)})")
+    parser.add_argument("--data-path", type=Path, default=None,
+                        help="ArithMark file to score on (default: the shipped 2,500-row compatible set)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                        help="extra config override for every run, e.g. --set optim.lr=3e-3 (repeatable)")
+    args = parser.parse_args(argv)
+
+    from atomlm.training.config import load_config
+
+    preset = load_config(args.preset)
+    tokens_per_step = preset.optim.global_batch_size * preset.data.seq_len
+    args.steps = max(1, round(args.tokens / tokens_per_step))
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = args.out / "ablation_log.txt"
+    results = []
+    for variant in VARIANTS:
+        if args.only and variant.name not in args.only:
+            continue
+        for seed in args.seeds if variant.all_seeds else args.seeds[:1]:
+            results.append(run_variant(variant, seed, args, log))
+    rows = summarise(results)
+    (args.out / "ablation_results.json").write_text(json.dumps({"runs": results, "summary": rows}, indent=2) + "\n")
+    (args.out / "ablation_table.md").write_text(markdown(rows, results, args))
+    bar_chart(rows, args.out / "ablation_table.png")
+    print((args.out / "ablation_table.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,36 @@
+"""scripts/ablation_table.py runs end to end (tokenizer variant, train, export, score) and resumes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from atomlm.evaluation.arithmark_generator import SHIPPED_FILE
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ablation_table.py"
+
+
+@pytest.mark.slow
+def test_marker_variant_table_and_resume(tmp_path):
+    lines = SHIPPED_FILE.read_text(encoding="utf-8").splitlines()
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("\n".join(lines[:6] + lines[1250:1253] + lines[2000:2003]) + "\n")
+    command = [sys.executable, str(SCRIPT), "--out", str(tmp_path / "out"), "--preset", "smoke", "--tokens", "4096",
+               "--seeds", "0", "--only", "marker-end", "--data-path", str(rows)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ATOMLM_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    first = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    out = tmp_path / "out"
+    results = json.loads((out / "ablation_results.json").read_text())
+    (run,) = results["runs"]
+    assert run["variant"] == "marker-end" and 0 <= run["acc"] <= 100 and run["exact_match"] is not None
+    config = json.loads((out / "models" / "marker-end-seed0" / "config.json").read_text())
+    assert config["number_end_token_id"] is not None  # the model was trained on the marker tokenizer
+    assert "| marker-end" in (out / "ablation_table.md").read_text()
+    assert (out / "ablation_table.png").stat().st_size > 0
+
+    second = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert second.returncode == 0 and "$ atomlm" not in second.stdout  # every step was already done
