@@ -9,6 +9,7 @@ export HF_HOME := $(CURDIR)/.cache/huggingface
 export HF_DATASETS_CACHE := $(CURDIR)/.cache/huggingface/datasets
 export MPLCONFIGDIR := $(CURDIR)/.cache/matplotlib
 export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
+export ATOMLM_CACHE_DIR := $(CURDIR)/.cache/atomlm
 export TOKENIZERS_PARALLELISM := false
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 # Other transformers releases go into their own target directories, layered over .venv with
