@@ -6,6 +6,8 @@ import sys
 
 
 def register(subparsers) -> None:
+    from atomlm.training.config import REPORT_TARGETS
+
     parser = subparsers.add_parser(
         "train",
         help="train a model (one process, or several under torchrun)",
@@ -19,6 +21,11 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
         help="override one config field, value parsed as JSON (repeatable), e.g. --set optim.lr=1e-3",
+    )
+    parser.add_argument(
+        "--report-to", choices=REPORT_TARGETS, default=None,
+        help="also send metrics to TensorBoard (event files in --out/tensorboard) or Weights & Biases "
+        "(WANDB_MODE=offline keeps the run local); needs the report extra; default: run.report_to (none)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs and metrics still written)")
     parser.set_defaults(handler=run_train)
@@ -34,6 +41,8 @@ def run_train(args) -> int:
     assignments = list(args.set)
     if args.max_steps is not None:
         assignments.append(f"optim.max_steps={args.max_steps}")
+    if args.report_to is not None:
+        assignments.append(f"run.report_to={args.report_to}")
     if assignments:
         config = apply_overrides(config, assignments)
     from atomlm.data.shards import BuildInterrupted

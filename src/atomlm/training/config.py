@@ -23,6 +23,8 @@ from typing import Any
 from atomlm.errors import UserError
 
 PRESET_DIR = Path(__file__).parent / "presets"
+# Where metrics go besides metrics.jsonl (`run.report_to`, `atomlm train --report-to`).
+REPORT_TARGETS = ("none", "tensorboard", "wandb")
 
 
 class ConfigError(UserError):
@@ -111,6 +113,9 @@ class RunSettings:
     val_batches: int = 4
     arithmark_rows: int = 200
     arithmark_batch_size: int = 64
+    # "tensorboard": event files in RUN_DIR/tensorboard; "wandb": a Weights & Biases run
+    # (WANDB_MODE=offline keeps it in RUN_DIR/wandb). May change on --resume.
+    report_to: str = "none"
     # Bounds each collective, including other ranks waiting while rank 0 builds shards on first
     # use; for big curricula run `atomlm data build` first rather than raising this.
     distributed_timeout_minutes: float = 60.0
@@ -220,6 +225,7 @@ def validate(config: TrainConfig, source: str = "<config>") -> None:
         (d.seq_len > 1, "data.seq_len must be > 1"),
         (d.build_workers >= 1, "data.build_workers must be >= 1"),
         (r.log_every > 0, "run.log_every must be positive"),
+        (r.report_to in REPORT_TARGETS, f"run.report_to must be {'|'.join(REPORT_TARGETS)}, got {r.report_to!r}"),
     ]
     for ok, message in checks:
         if not ok:

@@ -34,7 +34,14 @@ from atomlm.training import checkpoint as checkpoints
 from atomlm.training import distributed
 from atomlm.training.config import ConfigError, TrainConfig
 from atomlm.training.interrupt import StopOnSignals, TrainingInterrupted
-from atomlm.training.metrics import PLOT_FILE, RunRecorder, plot_metrics
+from atomlm.training.metrics import (
+    PLOT_FILE,
+    RunRecorder,
+    WandbReporter,
+    open_reporter,
+    plot_metrics,
+    require_report_library,
+)
 from atomlm.training.periodic_eval import ArithmarkProbe, validation_loss
 from atomlm.training.run_directory import check_run_dir, write_run_config
 from atomlm.training.schedule import build_scheduler
@@ -58,8 +65,8 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
 
 @dataclass
 class TrainingState:
-    """Where the run is after `step` optimiser steps. Saved in every checkpoint and restored by
-    --resume; `train_step` and `evaluate` are the only places that change it."""
+    """Where the run is after `step` optimiser steps (and the W&B run it reports to). Saved in
+    every checkpoint and restored by --resume; `train_step` and `evaluate` change it."""
 
     step: int = 0
     tokens_seen: int = 0
@@ -68,6 +75,7 @@ class TrainingState:
     final_loss: float | None = None
     val_loss: float | None = None
     arithmark_acc: float | None = None
+    wandb_run_id: str | None = None  # the W&B run that --resume continues (run.report_to=wandb)
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,7 @@ class Trainer:
 
         self.config, self.run_dir, self.context = config, run_dir, context
         self.started = time.time()
+        require_report_library(config.run.report_to)
         if config.run.threads > 0:
             torch.set_num_threads(config.run.threads)
         check_run_dir(run_dir, config, resume)
@@ -148,6 +157,12 @@ class Trainer:
             "hardware": _hardware(context, fused),
             **software_record(),  # versions of torch, transformers, tokenizers, datasets ...; git commit
         }
+        if context.is_main:  # last: nothing after it can fail and leave a W&B run open
+            reporter = open_reporter(config.run.report_to, run_dir, first_step=self.state.step,
+                                     config=config.to_dict(), wandb_run_id=self.state.wandb_run_id)
+            self.recorder.report_to(reporter)
+            if isinstance(reporter, WandbReporter):
+                self.state.wandb_run_id = reporter.wandb_run_id
 
     def _restore_or_start(self, resume: bool, shards: str) -> TrainingState:
         """With --resume and a checkpoint: load model, optimizer, scheduler and RNG states and
@@ -173,6 +188,7 @@ class Trainer:
             step=meta["step"], tokens_seen=meta["tokens_seen"], next_row=saved["data"]["next_row"],
             wall_time_before=meta.get("wall_time_s", 0.0), final_loss=results.get("final_loss"),
             val_loss=results.get("val_loss"), arithmark_acc=results.get("arithmark_acc"),
+            wandb_run_id=results.get("wandb_run_id"),
         )
 
     def fit(self, progress: bool = True) -> dict:
@@ -323,6 +339,7 @@ class Trainer:
             "steps": state.step,
             "tokens_seen": state.tokens_seen,
             "wall_time_s": state.wall_time_before + time.time() - self.started,
+            "wandb_run_id": state.wandb_run_id,
         }
 
     def _finish(self) -> dict:

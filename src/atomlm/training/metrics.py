@@ -1,4 +1,5 @@
-"""What a run records: JSONL metrics (plus TensorBoard when installed), a text log, a final plot.
+"""What a run records: JSONL metrics, a text log, a final plot, and (`run.report_to`) the same
+metrics in TensorBoard or Weights & Biases.
 
 Only the main process constructs an enabled `RunRecorder`; the others get a disabled one whose
 methods do nothing, so the loop never branches on rank to log.
@@ -6,14 +7,20 @@ methods do nothing, so the loop never branches on rank to log.
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
+from atomlm.errors import UserError
+
 METRICS_FILE = "metrics.jsonl"
 LOG_FILE = "train_log.txt"
 PLOT_FILE = "plot.png"
+TENSORBOARD_DIR = "tensorboard"
+WANDB_PROJECT = "atomlm"  # unless WANDB_PROJECT says otherwise
 
 
 def read_metrics(path: Path) -> list[dict]:
@@ -36,23 +43,18 @@ def read_metrics(path: Path) -> list[dict]:
 
 
 class RunRecorder:
-    """Appends metrics and log lines under `run_dir`; does nothing when `enabled` is False."""
+    """Appends metrics and log lines under `run_dir`, and hands each metrics record to the
+    reporter given to `report_to`; does nothing when `enabled` is False."""
 
     def __init__(self, run_dir: Path, enabled: bool):
         self.run_dir = Path(run_dir)
         self.enabled = enabled
-        self._tensorboard = None
+        self.reporter = None
         if not enabled:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.metrics_path = self.run_dir / METRICS_FILE
         self.log_path = self.run_dir / LOG_FILE
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._tensorboard = SummaryWriter(str(self.run_dir / "tensorboard"))
-        except ImportError:
-            self._tensorboard = None
 
     def truncate_after(self, step: int) -> None:
         """Drop records past `step` (written by a run that died after its last checkpoint), so a
@@ -64,16 +66,20 @@ class RunRecorder:
         temporary.write_text("".join(json.dumps(r) + "\n" for r in kept))
         temporary.replace(self.metrics_path)
 
+    def report_to(self, reporter) -> None:
+        """Send every later metrics record to `reporter` as well (None: to nothing else)."""
+        self.reporter = reporter
+        if reporter is not None:
+            self.log(f"metrics also go to {reporter}")
+
     def metrics(self, record: dict) -> None:
+        """One record ({"kind": "train" or "eval", "step": ..., values...}) to metrics.jsonl and the reporter."""
         if not self.enabled:
             return
         with open(self.metrics_path, "a") as handle:
             handle.write(json.dumps(record) + "\n")
-        if self._tensorboard is not None:
-            step = record.get("tokens", record.get("step", 0))
-            for key, value in record.items():
-                if isinstance(value, (int, float)) and key not in ("step", "tokens"):
-                    self._tensorboard.add_scalar(f"{record.get('kind', 'train')}/{key}", value, step)
+        if self.reporter is not None:
+            self.reporter.report(record["step"], _scalars(record))
 
     def log(self, message: str) -> None:
         """A line for the user (stderr, kept clear of the progress bar) and for train_log.txt."""
@@ -90,8 +96,100 @@ class RunRecorder:
             handle.write(stamped + "\n")
 
     def close(self) -> None:
-        if self._tensorboard is not None:
-            self._tensorboard.close()
+        if self.reporter is not None:
+            self.reporter.close()
+            self.reporter = None
+
+
+def _scalars(record: dict) -> dict[str, float]:
+    """A metrics record as reporter scalars named `kind/field` ("train/loss", "eval/val_loss")."""
+    return {
+        f"{record['kind']}/{key}": value
+        for key, value in record.items()
+        if key not in ("kind", "step") and isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
+
+
+def require_report_library(target: str) -> None:
+    """Import the library `run.report_to` reports with (named like the target), so a missing one
+    stops the run before it starts, not after minutes of building shards."""
+    if target == "none":
+        return
+    try:
+        importlib.import_module(target)
+    except ImportError:
+        raise UserError(
+            f"run.report_to={target} (--report-to {target}) needs the {target} package, which is not installed: "
+            f"pip install 'atomlm[report]' (or pip install {target})"
+        ) from None
+
+
+def open_reporter(target: str, run_dir: Path, *, first_step: int, config: dict, wandb_run_id: str | None):
+    """The reporter for `run.report_to` (None for "none"), reporting from step `first_step + 1` on."""
+    if target == "tensorboard":
+        return TensorBoardReporter(run_dir, first_step)
+    if target == "wandb":
+        return WandbReporter(run_dir, config, wandb_run_id)
+    return None
+
+
+class TensorBoardReporter:
+    """Scalars against the optimiser step in RUN_DIR/tensorboard event files.
+
+    `purge_step` makes TensorBoard hide what an earlier attempt of this run logged after the
+    checkpoint this one resumes from, as `truncate_after` does for metrics.jsonl."""
+
+    def __init__(self, run_dir: Path, first_step: int):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.log_dir = Path(run_dir) / TENSORBOARD_DIR
+        self._writer = SummaryWriter(str(self.log_dir), purge_step=first_step + 1)
+
+    def report(self, step: int, scalars: dict[str, float]) -> None:
+        for name, value in scalars.items():
+            self._writer.add_scalar(name, value, step)
+
+    def close(self) -> None:
+        self._writer.close()
+
+    def __str__(self) -> str:
+        return f"TensorBoard ({self.log_dir})"
+
+
+class WandbReporter:
+    """A Weights & Biases run (project $WANDB_PROJECT or "atomlm", named after the run directory)
+    with the resolved config; its files live in RUN_DIR/wandb. WANDB_MODE and the other WANDB_*
+    variables act as wandb documents (offline: nothing leaves the machine; `wandb sync` uploads
+    it later). `wandb_run_id` continues that W&B run (--resume): W&B keeps what the earlier
+    attempt logged for steps past the checkpoint and ignores them when logged again."""
+
+    def __init__(self, run_dir: Path, config: dict, wandb_run_id: str | None):
+        import wandb
+
+        try:
+            self._run = wandb.init(
+                project=os.environ.get("WANDB_PROJECT") or WANDB_PROJECT,
+                name=Path(run_dir).resolve().name,
+                dir=str(run_dir),
+                config=config,
+                id=wandb_run_id,
+                resume="allow" if wandb_run_id else None,
+            )
+        except wandb.errors.Error as error:
+            raise UserError(
+                f"--report-to wandb: {error} (or set WANDB_MODE=offline to keep the run in the run directory)"
+            ) from None
+        self.wandb_run_id = self._run.id
+
+    def report(self, step: int, scalars: dict[str, float]) -> None:
+        self._run.log(scalars, step=step)
+
+    def close(self) -> None:
+        self._run.finish()
+
+    def __str__(self) -> str:
+        mode = "offline, " if self._run.offline else ""
+        return f"W&B run {self._run.id} ({mode}{Path(self._run.dir).parent})"
 
 
 def plot_metrics(metrics_path: Path, out_path: Path) -> Path | None:

@@ -6,6 +6,7 @@ compares the config it holds with the one given now, and a directory without it 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -20,8 +21,9 @@ CONFIG_FILE = "config.json"
 def check_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> None:
     """Refuse an --out that this run must not write into: a file, a directory of someone else's
     files (a run would truncate a metrics.jsonl of the same name), an earlier run without
-    --resume, or an earlier run with a different config. An earlier run that never reached a
-    checkpoint starts again."""
+    --resume, or an earlier run with a different config (where metrics are reported,
+    `run.report_to`, may change: it does not change what is trained). An earlier run that never
+    reached a checkpoint starts again."""
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"--out {run_dir}: is a file, not a run directory; choose a new or empty directory")
     saved = _saved_run_config(run_dir)
@@ -31,7 +33,10 @@ def check_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> None:
     has_checkpoint = (checkpoints.checkpoints_dir(run_dir) / checkpoints.LATEST_FILE).exists()
     if has_checkpoint and not resume:
         raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
-    if resume and saved != config:
+    if not resume:
+        return
+    saved = dataclasses.replace(saved, run=dataclasses.replace(saved.run, report_to=config.run.report_to))
+    if saved != config:
         differences = [
             f"{section}.{key}: saved {value!r}, now {config.to_dict()[section].get(key)!r}"
             for section, values in saved.to_dict().items()
