@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 LOCK := requirements/lock.txt
-EXTRAS := train,eval,test
+EXTRAS := train,eval,test,report
 PIP_VERSION := 26.3
 export HF_HOME := $(CURDIR)/.cache/huggingface
 export HF_DATASETS_CACHE := $(CURDIR)/.cache/huggingface/datasets

@@ -57,8 +57,8 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
     """Train (or continue with `resume`) a model into `run_dir`; returns the final record."""
     context = distributed.init_distributed(config.run.device, config.run.distributed_timeout_minutes)
     try:
-        with contextlib.closing(Trainer(config, Path(run_dir), resume, context)) as trainer:
-            return trainer.fit(progress)
+        with contextlib.closing(Trainer(config, Path(run_dir), resume, context, progress=progress)) as trainer:
+            return trainer.fit()
     finally:
         distributed.shutdown(context)
 
@@ -88,13 +88,17 @@ class StepResult:
 class Trainer:
     """One training run: set up by `__init__`, run by `fit`."""
 
-    def __init__(self, config: TrainConfig, run_dir: Path, resume: bool, context: distributed.DistributedContext):
+    def __init__(self, config: TrainConfig, run_dir: Path, resume: bool, context: distributed.DistributedContext,
+                 progress: bool = True):
         from atomlm.data.loader import TokenBatchLoader
         from atomlm.modeling.configuration_atom import AtomConfig
         from atomlm.modeling.modeling_atom import AtomForCausalLM
         from atomlm.tokenizer import load_tokenizer
 
+        from atomlm.progress import progress_enabled
+
         self.config, self.run_dir, self.context = config, run_dir, context
+        self.progress = progress_enabled(progress)  # bars only on a terminal, and not with --no-progress
         self.started = time.time()
         require_report_library(config.run.report_to)
         if config.run.threads > 0:
@@ -109,7 +113,8 @@ class Trainer:
 
         tokenizer = load_tokenizer(tokenizer_directory(config.data))
         self.shard_dir, curriculum_description = prepare_shards(
-            config.data, context.is_main, lambda: distributed.barrier(context), self.recorder.log
+            config.data, context.is_main, lambda: distributed.barrier(context), self.recorder.log,
+            progress=self.progress,
         )
         shards = shard_fingerprint(self.shard_dir)
 
@@ -191,13 +196,13 @@ class Trainer:
             wandb_run_id=results.get("wandb_run_id"),
         )
 
-    def fit(self, progress: bool = True) -> dict:
+    def fit(self) -> dict:
         """Run the steps from `state.step` to `optim.max_steps`; returns the final record."""
         config, state, total = self.config, self.state, self.config.optim.max_steps
         last_checkpoint_time = time.time()
         # Throughput since the last metrics line, timing the steps only (not evaluation or saving).
         window_tokens, window_seconds = 0, 0.0
-        with StopOnSignals() as stop, self._progress_bar(progress) as bar:
+        with StopOnSignals() as stop, self._progress_bar() as bar:
             while state.step < total:
                 step_started = time.perf_counter()
                 result = self.train_step()
@@ -353,8 +358,8 @@ class Trainer:
             )
         return record
 
-    def _progress_bar(self, progress: bool):
-        if not (progress and self.context.is_main):
+    def _progress_bar(self):
+        if not (self.progress and self.context.is_main):
             return contextlib.nullcontext()
         from tqdm import tqdm
 
