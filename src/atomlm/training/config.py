@@ -94,6 +94,10 @@ class OptimSettings:
     eps: float = 1e-8
     grad_clip: float = 1.0
     fused: bool = True  # fused AdamW where the build supports it
+    # "adamw", or "muon": torch.optim.Muon on the blocks' projection matrices (lr matched to
+    # AdamW's update RMS), AdamW on embeddings and norms (training/optimizers.py).
+    optimizer: str = "adamw"
+    muon_momentum: float = 0.95
 
 
 @dataclass(frozen=True)
@@ -217,6 +221,8 @@ def validate(config: TrainConfig, source: str = "<config>") -> None:
         (o.micro_batch_size > 0, "optim.micro_batch_size must be positive"),
         (o.global_batch_size % o.micro_batch_size == 0, "optim.global_batch_size must be a multiple of optim.micro_batch_size"),
         (o.schedule in ("cosine", "wsd", "constant"), f"optim.schedule must be cosine|wsd|constant, got {o.schedule!r}"),
+        (o.optimizer in ("adamw", "muon"), f"optim.optimizer must be adamw|muon, got {o.optimizer!r}"),
+        (0.0 <= o.muon_momentum < 1.0, "optim.muon_momentum must be in [0, 1)"),
         (0.0 <= o.min_lr_ratio <= 1.0, "optim.min_lr_ratio must be in [0, 1]"),
         (0.0 < o.decay_fraction <= 1.0, "optim.decay_fraction must be in (0, 1]"),
         (o.warmup_steps >= 0, "optim.warmup_steps must be >= 0"),

@@ -42,6 +42,7 @@ from atomlm.training.metrics import (
     plot_metrics,
     require_report_library,
 )
+from atomlm.training.optimizers import build_optimizer
 from atomlm.training.periodic_eval import ArithmarkProbe, validation_loss
 from atomlm.training.run_directory import check_run_dir, write_run_config
 from atomlm.training.schedule import build_scheduler
@@ -122,7 +123,7 @@ class Trainer:
         self.raw_model = AtomForCausalLM(AtomConfig(**model_kwargs)).to(context.device)
         if len(tokenizer) > self.raw_model.config.vocab_size:
             raise ConfigError(f"tokenizer has {len(tokenizer)} tokens but model.vocab_size is {self.raw_model.config.vocab_size}")
-        self.optimizer, fused = _build_optimizer(self.raw_model, config)
+        self.optimizer, fused = build_optimizer(self.raw_model, config.optim)
         self.scheduler = build_scheduler(self.optimizer, config.optim)
         self.state = self._restore_or_start(resume, shards)
 
@@ -147,8 +148,8 @@ class Trainer:
             f"parameters {parameters:,} | world size {context.world_size} | device {context.device} | "
             f"tokens/step {config.tokens_per_step():,} (global batch {config.optim.global_batch_size} x "
             f"seq {config.data.seq_len}, micro batch {config.optim.micro_batch_size}, accumulation {self.accumulation}) | "
-            f"total steps {config.optim.max_steps} | precision {config.run.precision} | fused AdamW {fused} | "
-            f"compile {config.run.compile}"
+            f"total steps {config.optim.max_steps} | optimizer {config.optim.optimizer} | "
+            f"precision {config.run.precision} | fused AdamW {fused} | compile {config.run.compile}"
         )
         # What the run is; `record()` adds how far it got.
         self.description = {
@@ -398,24 +399,6 @@ def atom_config_kwargs(config: TrainConfig, tokenizer) -> dict:
         kwargs[f"{name}_token_id"] = token_id
     kwargs.update(config.model.atom_config_kwargs())
     return kwargs
-
-
-def _build_optimizer(model: torch.nn.Module, config: TrainConfig):
-    """AdamW; weight decay on matrices only (not norms), fused when the build supports it."""
-    settings = config.optim
-    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
-    groups = [
-        {"params": decay, "weight_decay": settings.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    options = dict(lr=settings.lr, betas=(settings.beta1, settings.beta2), eps=settings.eps)
-    if settings.fused:
-        try:
-            return torch.optim.AdamW(groups, fused=True, **options), True
-        except (RuntimeError, ValueError):
-            pass  # this build/device has no fused kernel
-    return torch.optim.AdamW(groups, **options), False
 
 
 def _load_initial_weights(model, run_dir, log) -> None:

@@ -1,0 +1,73 @@
+"""optim.optimizer: muon puts the blocks' matrices under torch.optim.Muon behind one optimizer object."""
+
+import signal
+
+import pytest
+import torch
+
+from atomlm.modeling.configuration_atom import AtomConfig
+from atomlm.modeling.modeling_atom import AtomForCausalLM
+from atomlm.training.config import OptimSettings
+from atomlm.training.metrics import read_metrics
+from atomlm.training.optimizers import CombinedOptimizer, build_optimizer
+from atomlm.training.schedule import build_scheduler
+
+
+def tiny_model():
+    torch.manual_seed(0)
+    return AtomForCausalLM(AtomConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, head_dim=8))
+
+
+def test_muon_takes_the_hidden_matrices_and_adamw_the_rest():
+    model = tiny_model()
+    optimizer, _ = build_optimizer(model, OptimSettings(optimizer="muon"))
+    assert isinstance(optimizer, CombinedOptimizer)
+    muon, adamw = optimizer.parts
+    assert isinstance(muon, torch.optim.Muon) and isinstance(adamw, torch.optim.AdamW)
+    muon_parameters = {id(p) for group in muon.param_groups for p in group["params"]}
+    names = {name for name, p in model.named_parameters() if id(p) in muon_parameters}
+    assert len(names) == 7 * 2  # q, k, v, o, gate, up, down per layer
+    assert not any("embed" in name or "norm" in name for name in names)
+    everything = {id(p) for p in model.parameters()}
+    adamw_parameters = {id(p) for group in adamw.param_groups for p in group["params"]}
+    assert muon_parameters | adamw_parameters == everything and not muon_parameters & adamw_parameters
+
+
+def test_one_schedule_drives_both_parts_and_state_round_trips():
+    model = tiny_model()
+    settings = OptimSettings(optimizer="muon", max_steps=10, warmup_steps=2, lr=1e-2)
+    optimizer, _ = build_optimizer(model, settings)
+    scheduler = build_scheduler(optimizer, settings)
+    for _ in range(3):
+        model(torch.randint(5, 4096, (2, 8)), labels=torch.randint(5, 4096, (2, 8))).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        scheduler.step()
+    rates = {group["lr"] for part in optimizer.parts for group in part.param_groups}
+    assert len(rates) == 1 and rates != {1e-2}  # the same scheduled lr in every group of both parts
+    restored, _ = build_optimizer(tiny_model(), settings)
+    restored.load_state_dict(optimizer.state_dict())
+    assert torch.equal(restored.parts[0].state_dict()["state"][0]["momentum_buffer"],
+                       optimizer.parts[0].state_dict()["state"][0]["momentum_buffer"])
+    with pytest.raises(ValueError, match="another optimiser"):
+        restored.load_state_dict(build_optimizer(tiny_model(), OptimSettings())[0].state_dict())
+
+
+def test_muon_run_resumes_exactly(tmp_path, atomlm, make_config, start_atomlm, wait_for_train_step):
+    config = make_config(tmp_path / "muon.json", optim={"optimizer": "muon"})
+    reference = tmp_path / "reference"
+    result = atomlm(["train", "--config", str(config), "--out", str(reference), "--no-progress"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "optimizer muon" in (reference / "train_log.txt").read_text()
+
+    stopped = tmp_path / "stopped"
+    process = start_atomlm(["train", "--config", str(config), "--out", str(stopped), "--no-progress"],
+                           tmp_path / "stderr.txt")
+    wait_for_train_step(stopped, 5, process)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 143
+    again = atomlm(["train", "--config", str(config), "--out", str(stopped), "--resume", "--no-progress"])
+    assert again.returncode == 0, again.stderr[-3000:]
+    losses = [[r["loss"] for r in read_metrics(run / "metrics.jsonl") if r["kind"] == "train"]
+              for run in (reference, stopped)]
+    assert losses[0] == losses[1] and len(losses[0]) == 12
