@@ -22,6 +22,10 @@ VERB_MODULES = [
 ]
 
 
+# Verbs that load models or datasets through transformers / huggingface_hub (imported only for these).
+LIBRARY_BAR_VERBS = ("train", "eval", "export", "generate", "demo")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="atomlm", description="Train, evaluate, export and run Atom, a small arithmetic-aware language model."
@@ -52,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _follow_the_progress_rule(args)
         result = args.handler(args)
     except UserError as error:
         print(f"{command_name(args)}: error: {error}", file=sys.stderr)
@@ -60,6 +65,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{command_name(args)}: interrupted", file=sys.stderr)
         return 130
     return int(result or 0)
+
+
+def _follow_the_progress_rule(args: argparse.Namespace) -> None:
+    """Libraries' own bars go off with atomlm's: with --no-progress or off a terminal."""
+    from atomlm.progress import progress_enabled, silence_library_bars
+
+    if args.verb in LIBRARY_BAR_VERBS and not progress_enabled(not getattr(args, "no_progress", False)):
+        silence_library_bars()
 
 
 def command_name(args: argparse.Namespace) -> str:

@@ -26,6 +26,8 @@ def register(subparsers) -> None:
     parser.add_argument("--data-path", type=Path, default=None,
                         help="ArithMark .jsonl to score (default: the ArithMark 2.0-compatible set shipped with atomlm)")
     parser.add_argument("--batch-size", type=int, default=64, help="items per scoring batch (default 64)")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (there is none anyway when stderr is not a terminal)")
     parser.set_defaults(handler=run_demo)
 
 
@@ -36,6 +38,7 @@ def run_demo(args) -> int:
     )
     from atomlm.generate import complete
     from atomlm.model_loading import load_model_and_tokenizer
+    from atomlm.progress import progress_enabled
 
     if not (args.model / "config.json").is_file():
         raise UserError(
@@ -49,7 +52,8 @@ def run_demo(args) -> int:
         raise UserError(str(error)) from None
     model, tokenizer = load_model_and_tokenizer(args.model, use_fast_tokenizer=False)  # the ArithMark protocol
     started = time.perf_counter()
-    result = score_arithmark(model, tokenizer, rows, batch_size=args.batch_size, progress=True)
+    result = score_arithmark(model, tokenizer, rows, batch_size=args.batch_size,
+                             progress=progress_enabled(not args.no_progress))
     seconds = time.perf_counter() - started
     output = {
         "model": str(args.model), "params": sum(p.numel() for p in model.parameters()), "dataset": str(data_path),

@@ -566,6 +566,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         "repeat (default: score them and print a warning)")
     parser.add_argument("--output", default=None, metavar="FILE",
                         help="also write the full result JSON (with predictions) here")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (there is none anyway when stderr is not a terminal)")
     return parser
 
 
@@ -579,8 +581,9 @@ def run_and_report(args, *, warn=_print_warning, load_model=load_model_and_token
     `add_findings(output)` may add keys to the output (and print them) before it is written.
     Errors propagate: ArithMarkFormatError for the data, OSError for missing files.
     """
+    progress = not args.no_progress and sys.stderr is not None and sys.stderr.isatty()
     output = run_benchmark(args.checkpoint, args.data_path, batch_size=args.batch_size, device=args.device,
-                           dtype=args.dtype, strict=args.strict, warn=warn, load_model=load_model)
+                           dtype=args.dtype, strict=args.strict, warn=warn, load_model=load_model, progress=progress)
     print(format_report(output))
     if add_findings is not None:
         add_findings(output)

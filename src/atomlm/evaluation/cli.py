@@ -75,6 +75,7 @@ def _run_exact_match(args) -> int:
     from atomlm.evaluation.benchmark_fusion_arithmark import default_data_path, read_arithmark_file
     from atomlm.evaluation.exact_match import exact_match
     from atomlm.model_loading import load_model_and_tokenizer
+    from atomlm.progress import progress_enabled
 
     data_path = args.data_path or default_data_path()
     if data_path is None:
@@ -83,7 +84,7 @@ def _run_exact_match(args) -> int:
         _, rows = read_arithmark_file(data_path, strict=args.strict, warn=_warner(args))
     model, tokenizer = load_model_and_tokenizer(args.model, device=args.device, use_fast_tokenizer=False)
     result = exact_match(model, tokenizer, rows, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                         device=args.device, progress=True)
+                         device=args.device, progress=progress_enabled(not args.no_progress))
     print(f"greedy exact match: {result['acc']:.2f}% ({result['correct']}/{result['total']}) on {data_path}")
     for key, table in result["breakdowns"].items():
         for value, cell in table.items():
@@ -146,6 +147,8 @@ def register(subparsers):
     generation.add_argument("--strict", action="store_true",
                             help="fail on rows whose metadata.answer is not the labelled ending or whose endings "
                             "repeat (default: evaluate them and print a warning)")
+    generation.add_argument("--no-progress", action="store_true",
+                            help="no progress bar (there is none anyway when stderr is not a terminal)")
     generation.add_argument("--output", type=Path, default=None, metavar="FILE",
                             help="also write the result JSON (with every completion) here")
     generation.set_defaults(handler=_run_exact_match)
