@@ -122,12 +122,13 @@ def run_variant(variant: Variant, seed: int, args, log: Path) -> dict:
         "acc": scored["results"]["arithmark_2.0"]["acc"],
         **{level: difficulty[level]["acc"] for level in ("easy", "medium", "hard") if level in difficulty},
         "truncation_rows": scored.get("truncation_distractors", {}).get("truncation/all", {}).get("acc"),
+        "other_rows": scored.get("truncation_distractors", {}).get("other/all", {}).get("acc"),
         "exact_match": generated["acc"],
     }
 
 
 COLUMNS = [("acc", "acc"), ("easy", "easy"), ("medium", "medium"), ("hard", "hard"),
-           ("truncation_rows", "truncation rows"), ("exact_match", "exact match")]
+           ("truncation_rows", "truncation rows"), ("other_rows", "other rows"), ("exact_match", "exact match")]
 
 
 def summarise(results: list[dict]) -> list[dict]:
