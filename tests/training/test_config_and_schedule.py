@@ -16,14 +16,24 @@ from atomlm.training.schedule import lr_multiplier
 
 
 def test_presets_load_and_round_trip():
-    assert {"smoke", "cpu", "atom2.7m"} <= set(list_presets())
-    for name in ("smoke", "cpu", "atom2.7m"):
+    assert {"smoke", "cpu", "cpu-extend", "atom2.7m", "gpu"} == set(list_presets())
+    for name in list_presets():
         config = load_config(name)
         assert config_from_dict(json.loads(json.dumps(config.to_dict()))) == config
     full = load_config("atom2.7m")
     assert full.model.overrides == {}  # the default Atom2.7m architecture
     # the card's curriculum is about 3.5B tokens
     assert abs(full.optim.max_steps * full.tokens_per_step() - 3.5e9) < 0.01e9
+
+
+def test_gpu_preset_is_the_atom2_7m_recipe_for_one_gpu_in_resumable_jobs():
+    gpu, card = load_config("gpu"), load_config("atom2.7m")
+    assert gpu.model == card.model and gpu.data == card.data and gpu.optim.max_steps == card.optim.max_steps
+    assert (gpu.optim.global_batch_size, gpu.data.seq_len, gpu.accumulation_steps(1)) == (256, 512, 1)
+    assert (gpu.optim.optimizer, gpu.optim.schedule, gpu.optim.lr) == ("muon", "wsd", card.optim.lr)
+    assert (gpu.run.device, gpu.run.precision, gpu.run.compile) == ("cuda", "bf16", True)
+    # jobs last about 10 minutes: checkpoints by the clock, so --resume loses at most 5
+    assert gpu.run.checkpoint_every_minutes == 5 and gpu.run.eval_every_steps == 500
 
 
 def test_bad_config_errors_name_file_and_field(tmp_path):
@@ -133,7 +143,7 @@ def _learning_rates(settings, make_scheduler, resume_at: int | None = None) -> l
     return rates
 
 
-@pytest.mark.parametrize("preset", ["smoke", "cpu", "cpu-extend", "atom2.7m"])
+@pytest.mark.parametrize("preset", ["smoke", "cpu", "cpu-extend", "atom2.7m", "gpu"])
 def test_each_presets_schedule_step_by_step_resumes_exactly_and_differs_from_transformers(preset):
     from transformers import get_cosine_with_min_lr_schedule_with_warmup, get_wsd_schedule
 

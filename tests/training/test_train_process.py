@@ -140,6 +140,26 @@ def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, atomlm, m
     assert not (tmp_path / "run" / "plot.png").exists()
 
 
+def test_a_nonfinite_loss_between_checks_is_found_before_the_next_checkpoint(tmp_path, atomlm, make_config):
+    """The steps do not wait for the device, so losses are read at logged steps (every 6 here) and
+    before each checkpoint (every 4): the NaN of an early step is found at step 4, unsaved."""
+    config = make_config(
+        tmp_path / "explode.json",
+        optim={"lr": 1e30, "warmup_steps": 0, "grad_clip": 0.0},
+        run={"precision": "fp32", "log_every": 6, "checkpoint_every_steps": 4},
+    )
+    result = atomlm(["train", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress"])
+    assert result.returncode == 2, result.stderr[-3000:]
+    import re
+
+    from atomlm.training.checkpoint import latest_checkpoint
+
+    found = re.search(r"loss is (nan|inf) at step (\d+) \(found at step 4: losses are read every run.log_every=6", result.stderr)
+    assert found and 1 < int(found.group(2)) <= 4, result.stderr[-3000:]
+    assert "last good checkpoint is none" in result.stderr
+    assert latest_checkpoint(tmp_path / "run") is None
+
+
 def test_smoke_preset_trains_full_model(tmp_path, atomlm, shard_cache):
     result = atomlm([
         "train", "--config", "smoke", "--out", str(tmp_path / "run"), "--max-steps", "16", "--no-progress",

@@ -6,15 +6,16 @@ import sys
 
 
 def register(subparsers) -> None:
-    from atomlm.training.config import REPORT_TARGETS
+    from atomlm.training.config import REPORT_TARGETS, list_presets
 
+    presets = ", ".join(list_presets())
     parser = subparsers.add_parser(
         "train",
         help="train a model (one process, or several under torchrun)",
-        description="Train Atom from a preset (smoke, cpu, atom2.7m) or a JSON config file. "
+        description=f"Train Atom from a preset ({presets}) or a JSON config file. "
         "Works the same under `torchrun --nproc_per_node N -m atomlm train ...`.",
     )
-    parser.add_argument("--config", default="smoke", help="preset (smoke, cpu, cpu-extend, atom2.7m) or a JSON config file (default: smoke)")
+    parser.add_argument("--config", default="smoke", help=f"preset ({presets}) or a JSON config file (default: smoke)")
     parser.add_argument("--out", required=True, metavar="DIR", help="run directory for config.json, metrics, checkpoints and the plot; new, empty or an earlier run")
     parser.add_argument("--max-steps", type=int, default=None, metavar="N", help="override optim.max_steps (the learning-rate schedule follows)")
     parser.add_argument("--resume", action="store_true", help="continue exactly from the latest checkpoint in --out (refused if its shards changed)")

@@ -11,6 +11,13 @@ data, model, optimizer, the checkpoint it resumes from) and whose `fit` is the l
 `train_step`, then, when due, `evaluate` and `save_checkpoint`, and a checkpointed stop on
 SIGINT/SIGTERM. Where the run is (step, tokens, data position, latest results) lives in one
 `TrainingState`; a checkpoint stores it with the model, optimizer, scheduler and RNG states.
+
+A step never waits for the device, so on a GPU the host queues the next step while the device
+runs this one: batches go to CUDA from pinned memory without blocking, the padding check and the
+supervised-token count are taken on the loader's CPU tensors, and the loss stays on the device
+until `check_losses` reads it, every `run.log_every` steps and before each evaluation and
+checkpoint. A NaN/inf loss is therefore reported up to `log_every` steps after it happened (the
+message names both steps), but never checkpointed as good.
 """
 
 from __future__ import annotations
@@ -81,9 +88,14 @@ class TrainingState:
 
 @dataclass(frozen=True)
 class StepResult:
-    loss: float
+    """What one optimiser step gives. The tensors stay on the device, since reading one waits for
+    it: `Trainer.check_losses` reads them when the steps are checked, `fit` when one is logged."""
+
+    step: int
+    loss: torch.Tensor  # the global batch's mean loss per supervised token
+    supervised_tokens: torch.Tensor  # of the global batch, summed over the ranks
     learning_rate: float
-    grad_norm: torch.Tensor  # read (a device sync) only when the step is logged
+    grad_norm: torch.Tensor
 
 
 class Trainer:
@@ -104,6 +116,7 @@ class Trainer:
         require_report_library(config.run.report_to)
         if config.run.threads > 0:
             torch.set_num_threads(config.run.threads)
+        use_tf32_matmuls(context.device)
         check_run_dir(run_dir, config, resume)
         distributed.barrier(context)  # every rank has judged the directory before rank 0 writes to it
         if context.is_main:
@@ -140,6 +153,7 @@ class Trainer:
             rank=context.rank, world_size=context.world_size, start_row=self.state.next_row, loop=True,
         )
         self.batches = iter(loader)
+        self.unchecked: list[StepResult] = []  # the steps since the last `check_losses`
         _log_curriculum_coverage(loader, config, self.recorder.log)
         self.probe = ArithmarkProbe(tokenizer, config.run.arithmark_rows, config.run.arithmark_batch_size)
 
@@ -198,30 +212,39 @@ class Trainer:
         )
 
     def fit(self) -> dict:
-        """Run the steps from `state.step` to `optim.max_steps`; returns the final record."""
+        """Run the steps from `state.step` to `optim.max_steps`; returns the final record.
+
+        The losses are checked (`check_losses`, the one wait for the device) at every logged step
+        (every `run.log_every`, and the last) and before each evaluation and checkpoint."""
         config, state, total = self.config, self.state, self.config.optim.max_steps
+        every = config.run.eval_every_steps
         last_checkpoint_time = time.time()
-        # Throughput since the last metrics line, timing the steps only (not evaluation or saving).
-        window_tokens, window_seconds = 0, 0.0
+        # Throughput since the last metrics line: wall time less evaluation and saving. The steps
+        # do not wait for the device, so the window ends after the check that does.
+        window_tokens, window_started = 0, time.perf_counter()
         with StopOnSignals() as stop, self._progress_bar() as bar:
             while state.step < total:
-                step_started = time.perf_counter()
                 result = self.train_step()
-                window_seconds += time.perf_counter() - step_started
                 window_tokens += config.tokens_per_step()
-                if state.step % config.run.log_every == 0 or state.step == total:
-                    self._record_step(result, window_tokens / max(1e-9, window_seconds), bar)
-                    window_tokens, window_seconds = 0, 0.0
+                logging = state.step % config.run.log_every == 0 or state.step == total
+                evaluating = every > 0 and (state.step % every == 0 or state.step == total)
+                checkpointing = self._checkpoint_due(last_checkpoint_time)
+                if logging or evaluating or checkpointing:
+                    self.check_losses()
+                if logging:
+                    self._record_step(result, window_tokens / max(1e-9, time.perf_counter() - window_started), bar)
+                    window_tokens, window_started = 0, time.perf_counter()
                 if bar is not None:
                     bar.update(1)
 
-                every = config.run.eval_every_steps
-                if every > 0 and (state.step % every == 0 or state.step == total):
+                paused = time.perf_counter()
+                if evaluating:
                     self.evaluate()
                 checkpoint = None
-                if self._checkpoint_due(last_checkpoint_time):
+                if checkpointing:
                     checkpoint = self.save_checkpoint()
                     last_checkpoint_time = time.time()
+                window_started += time.perf_counter() - paused  # evaluating and saving are not training
                 stop_signal = distributed.max_over_ranks(stop.received, self.context)
                 if stop_signal and state.step < total:
                     self.recorder.log(f"{signal.Signals(stop_signal).name} received: stopping after step {state.step}")
@@ -231,38 +254,23 @@ class Trainer:
         return self._finish()
 
     def train_step(self) -> StepResult:
-        """One optimiser step over the next global batch; advances `state`."""
+        """One optimiser step over the next global batch; advances `state`. Nothing in it waits
+        for the device: its loss is checked later, by `check_losses`."""
         config, context, state = self.config, self.context, self.state
         micro_batches = [next(self.batches) for _ in range(self.accumulation)]
-        supervised = torch.zeros((), dtype=torch.int64, device=context.device)
-        for batch in micro_batches:
-            supervised += (batch["labels"][:, 1:] != -100).sum().to(context.device)
-        distributed.all_reduce_sum(supervised, context)
-        if int(supervised) == 0:
-            raise RuntimeError(f"step {state.step + 1}: the global batch has no supervised tokens (all labels are -100)")
+        # Counted on the loader's CPU tensors; summed over the ranks on the device.
+        supervised = sum(int((batch["labels"][:, 1:] != -100).sum()) for batch in micro_batches)
+        supervised = distributed.all_reduce_sum(_to_device(torch.tensor(supervised), context.device), context)
 
         step_loss = torch.zeros((), dtype=torch.float32, device=context.device)
         for index, batch in enumerate(micro_batches):
             with distributed.gradient_sync(self.model, sync=index == self.accumulation - 1), self.autocast():
                 output = self.model(
-                    input_ids=batch["input_ids"].to(context.device),
-                    attention_mask=_training_mask(batch["attention_mask"].to(context.device)),
-                    labels=batch["labels"].to(context.device),
-                    num_items_in_batch=supervised,
-                    use_cache=False,
+                    **_model_inputs(batch, context.device), num_items_in_batch=supervised, use_cache=False,
                 )
             (output.loss * context.world_size).backward()
             step_loss += output.loss.detach().float()
         distributed.all_reduce_sum(step_loss, context)
-        loss = float(step_loss)
-        if not math.isfinite(loss):
-            message = (
-                f"loss is {loss} at step {state.step + 1}; stopping. The last good checkpoint is "
-                f"{checkpoints.latest_checkpoint(self.run_dir) or 'none (no checkpoint was written yet)'}; "
-                "lower optim.lr or raise warmup, then --resume"
-            )
-            self.recorder.log(message)
-            raise NonFiniteLossError(message)
 
         clip = config.optim.grad_clip if config.optim.grad_clip > 0 else float("inf")  # <= 0: measure only
         grad_norm = torch.nn.utils.clip_grad_norm_(self.raw_model.parameters(), clip)
@@ -274,16 +282,48 @@ class Trainer:
         state.step += 1
         state.tokens_seen += config.tokens_per_step()
         state.next_row += config.optim.global_batch_size
-        state.final_loss = loss
-        return StepResult(loss=loss, learning_rate=learning_rate, grad_norm=grad_norm)
+        result = StepResult(step=state.step, loss=step_loss, supervised_tokens=supervised,
+                            learning_rate=learning_rate, grad_norm=grad_norm)
+        self.unchecked.append(result)
+        return result
+
+    def check_losses(self) -> None:
+        """Read the losses of the steps since the last check (waiting for the device once) and
+        keep the latest in `state.final_loss`. Stops the run at the first of them whose global
+        batch had no supervised tokens (RuntimeError) or whose loss is NaN or inf
+        (NonFiniteLossError, naming the step and the last good checkpoint). `save_checkpoint`
+        calls it first, so a model past a non-finite loss is never saved."""
+        unchecked, self.unchecked = self.unchecked, []
+        if not unchecked:
+            return
+        losses = torch.stack([result.loss for result in unchecked]).tolist()
+        supervised = torch.stack([result.supervised_tokens for result in unchecked]).tolist()
+        for result, loss, tokens in zip(unchecked, losses, supervised):
+            if tokens == 0:
+                raise RuntimeError(f"step {result.step}: the global batch has no supervised tokens (all labels are -100)")
+            if not math.isfinite(loss):
+                found = "" if result.step == self.state.step else (
+                    f" (found at step {self.state.step}: losses are read every run.log_every="
+                    f"{self.config.run.log_every} steps and before each evaluation and checkpoint)"
+                )
+                message = (
+                    f"loss is {loss} at step {result.step}{found}; stopping. The last good checkpoint is "
+                    f"{checkpoints.latest_checkpoint(self.run_dir) or 'none (no checkpoint was written yet)'}; "
+                    "lower optim.lr or raise warmup, then --resume"
+                )
+                self.recorder.log(message)
+                raise NonFiniteLossError(message)
+        self.state.final_loss = losses[-1]
 
     def _record_step(self, result: StepResult, tokens_per_second: float, bar) -> None:
+        """The metrics line of a checked step (`check_losses` has read its loss)."""
+        loss = self.state.final_loss
         self.recorder.metrics({
-            "kind": "train", "step": self.state.step, "tokens": self.state.tokens_seen, "loss": result.loss,
+            "kind": "train", "step": result.step, "tokens": self.state.tokens_seen, "loss": loss,
             "lr": result.learning_rate, "grad_norm": float(result.grad_norm), "tokens_per_s": tokens_per_second,
         })
         if bar is not None:
-            bar.set_postfix(loss=f"{result.loss:.4f}", tok_s=f"{tokens_per_second:,.0f}", refresh=False)
+            bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{tokens_per_second:,.0f}", refresh=False)
 
     def evaluate(self) -> None:
         """Validation loss and the ArithMark probe on rank 0 (the other ranks wait), recorded in
@@ -316,7 +356,9 @@ class Trainer:
         return step == self.config.optim.max_steps or due_by_time or due_by_steps
 
     def save_checkpoint(self) -> Path | None:
-        """Checkpoint the state after `state.step` (rank 0 writes it); its directory on rank 0."""
+        """Checkpoint the state after `state.step` (rank 0 writes it); its directory on rank 0.
+        Every rank checks the losses first: a non-finite one stops the run instead."""
+        self.check_losses()
         if not self.context.is_main:
             return None
         record = self.record()
@@ -425,6 +467,13 @@ def _check_same_shards(meta: dict, fingerprint: str, shard_dir: Path, checkpoint
         )
 
 
+def use_tf32_matmuls(device: torch.device) -> None:
+    """On CUDA, let float32 matmuls (all of them in an fp32 run; the few outside bf16 autocast
+    otherwise) use TF32 tensor cores. The hardware record says what is in effect."""
+    if device.type == "cuda":
+        torch.set_float32_matmul_precision("high")  # the setter torch.compile's own checks read
+
+
 def _autocast_factory(device: torch.device, precision: str):
     if precision == "bf16":
         return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
@@ -455,13 +504,33 @@ def _hardware(context, fused: bool) -> dict:
     }
     if context.device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(context.device)
+        info["cuda_matmul_fp32_precision"] = torch.backends.cuda.matmul.fp32_precision  # "tf32"
     return info
+
+
+def _model_inputs(batch: dict, device: torch.device) -> dict:
+    """A loader batch (CPU tensors) as model inputs on `device`. The padding decision is taken on
+    the CPU mask, before the copy: taken on the device it would wait for the device every step."""
+    mask = _training_mask(batch["attention_mask"])
+    return {
+        "input_ids": _to_device(batch["input_ids"], device),
+        "attention_mask": None if mask is None else _to_device(mask, device),
+        "labels": _to_device(batch["labels"], device),
+    }
+
+
+def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A CPU tensor on `device`. To CUDA from pinned memory without blocking: a pageable copy
+    would make the host wait until the device has finished all the work queued before it."""
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
 
 
 def _training_mask(attention_mask: torch.Tensor) -> torch.Tensor | None:
     """None when every row's padding is at the end: causal attention never lets a real token see a
     later pad, and pads carry label -100, so the loss is unchanged while attention takes the
-    fast causal path instead of an explicit mask."""
+    fast causal path instead of an explicit mask. Give it the loader's CPU mask (`_model_inputs`)."""
     if bool((attention_mask[:, 1:] <= attention_mask[:, :-1]).all()):
         return None
     return attention_mask
