@@ -2,9 +2,13 @@
 
 Prints one row per difficulty stage (equations/s, generated tokens/s, generated+tokenized
 tokens/s on one core) and a baseline measured in the same run: training tokens/s of the default
-Atom2.7m (forward + backward + AdamW step, batch 8 x 512, fp32, this machine's threads).
+Atom2.7m (forward + backward + AdamW step, batch 8 x 512, fp32, this machine's threads). Then the
+streamed batches that `data.stream` trains on (`atomlm.data.stream`), made in the training
+process (0 workers) and by 1 and 2 worker processes: seconds to the first batch (worker start-up
+included), then rows/s and row tokens/s (padding included: what training consumes).
 
     .venv/bin/python benchmarks/arithmetic_generation.py [--equations 50000] [--train-steps 3]
+        [--stream-rows 4096] [--stream-workers 0 1 2]
 """
 
 from __future__ import annotations
@@ -30,6 +34,34 @@ def measure_generation(stage: int, equations: int, tokenizer) -> dict:
         "tokens_per_equation": tokens / equations,
         "generated_tokens_per_s": tokens / generated,
         "end_to_end_tokens_per_s": tokens / (generated + tokenized),
+    }
+
+
+def measure_stream(workers: int, rows: int, seq_len: int = 512, batch_size: int = 64) -> dict:
+    """Streamed batches of all six stages mixed, as `atomlm train` reads them with `data.stream`."""
+    from atomlm.data.curriculum import parse_curriculum
+    from atomlm.data.stream import ArithmeticStream, StreamedBatchLoader
+
+    stages = {"weight": 1, "stage": [1, 2, 3, 4, 5, 6]}
+    curriculum = parse_curriculum({"name": "all-stages", "phases": [
+        {"name": "all", "tokens": 1 << 40, "sources": {"synthetic-arithmetic": stages}}]})
+    stream = ArithmeticStream(curriculum, seq_len=seq_len)
+    started = time.perf_counter()
+    batches = iter(StreamedBatchLoader(stream, batch_size, workers=workers))
+    first = next(batches)["attention_mask"]
+    first_batch_s = time.perf_counter() - started
+    steady_started, real_tokens, made = time.perf_counter(), int(first.sum()), batch_size
+    while made < rows:
+        real_tokens += int(next(batches)["attention_mask"].sum())
+        made += batch_size
+    steady_s = time.perf_counter() - steady_started
+    batches.close()  # ends the worker processes
+    return {
+        "workers": workers,
+        "first_batch_s": first_batch_s,
+        "rows_per_s": (made - batch_size) / steady_s,
+        "row_tokens_per_s": (made - batch_size) * seq_len / steady_s,
+        "fill": real_tokens / (made * seq_len),
     }
 
 
@@ -61,6 +93,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--equations", type=int, default=50_000)
     parser.add_argument("--train-steps", type=int, default=3)
+    parser.add_argument("--stream-rows", type=int, default=4096, help="rows of 512 tokens per streamed measurement")
+    parser.add_argument("--stream-workers", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
 
     from atomlm.data.arithmetic import STAGES
@@ -78,6 +112,15 @@ def main() -> None:
             f"{stage:<6} {row['equations_per_s']:>12,.0f} {row['tokens_per_equation']:>10.1f} "
             f"{row['generated_tokens_per_s']:>13,.0f} {row['end_to_end_tokens_per_s']:>17,.0f} "
             f"{row['end_to_end_tokens_per_s'] / training_tokens_per_s:>10.0f}x"
+        )
+    print()
+    print("streamed batches (data.stream), stages 1-6 mixed, batch 64 x 512:")
+    print(f"{'workers':<8} {'first batch s':>14} {'rows/s':>9} {'row tokens/s':>13} {'non-pad':>8} {'x training':>11}")
+    for workers in args.stream_workers:
+        row = measure_stream(workers, args.stream_rows)
+        print(
+            f"{workers:<8} {row['first_batch_s']:>14.2f} {row['rows_per_s']:>9,.0f} {row['row_tokens_per_s']:>13,.0f} "
+            f"{row['fill']:>7.1%} {row['row_tokens_per_s'] / training_tokens_per_s:>10.0f}x"
         )
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from atomlm.data.loader import TokenBatchLoader
 from atomlm.modeling.configuration_atom import AtomConfig
 from atomlm.modeling.modeling_atom import AtomForCausalLM
 from atomlm.training.periodic_eval import validation_loss
@@ -26,6 +27,10 @@ def _write_shards(shard_dir, val_rows: np.ndarray) -> None:
     (shard_dir / "manifest.json").write_text(json.dumps(manifest))
 
 
+def _val_loader(shard_dir):
+    return TokenBatchLoader(shard_dir, 2, split="val", loop=False)
+
+
 @pytest.fixture(scope="module")
 def tiny_model():
     torch.manual_seed(0)
@@ -40,7 +45,7 @@ def test_validation_loss_is_the_mean_over_supervised_tokens(tmp_path, tiny_model
     rows[0, 10:] = PAD_ID  # padding at the end is not supervised
     _write_shards(tmp_path / "shards", rows)
 
-    loss = validation_loss(tiny_model, tmp_path / "shards", batch_size=2, batches=5, device="cpu",
+    loss = validation_loss(tiny_model, _val_loader(tmp_path / "shards"), batches=5, device="cpu",
                            autocast=contextlib.nullcontext)
 
     # Every val row (order does not matter for a mean): the summed next-token loss over the
@@ -58,14 +63,14 @@ def test_validation_loss_is_the_mean_over_supervised_tokens(tmp_path, tiny_model
 def test_validation_loss_reads_only_the_first_batches(tmp_path, tiny_model):
     rows = np.random.default_rng(1).integers(10, 200, size=(4, SEQ_LEN))
     _write_shards(tmp_path / "shards", rows)
-    one = validation_loss(tiny_model, tmp_path / "shards", batch_size=2, batches=1, device="cpu",
+    one = validation_loss(tiny_model, _val_loader(tmp_path / "shards"), batches=1, device="cpu",
                           autocast=contextlib.nullcontext)
-    two = validation_loss(tiny_model, tmp_path / "shards", batch_size=2, batches=2, device="cpu",
+    two = validation_loss(tiny_model, _val_loader(tmp_path / "shards"), batches=2, device="cpu",
                           autocast=contextlib.nullcontext)
     assert one != two
 
 
 def test_an_empty_validation_split_gives_none(tmp_path, tiny_model):
     _write_shards(tmp_path / "shards", np.zeros((0, SEQ_LEN)))
-    assert validation_loss(tiny_model, tmp_path / "shards", batch_size=2, batches=4, device="cpu",
+    assert validation_loss(tiny_model, _val_loader(tmp_path / "shards"), batches=4, device="cpu",
                            autocast=contextlib.nullcontext) is None

@@ -1,4 +1,6 @@
-"""Training batches from built token shards, in curriculum order, restartable at an exact row.
+"""Training batches in curriculum order, restartable at an exact row: `RowBatchLoader` (what every
+loader shares) and `TokenBatchLoader` (rows read from built token shards; the streamed
+Synthetic-Arithmetic rows are `atomlm.data.stream.StreamedBatchLoader`).
 
 The global row order of the train split: phases in curriculum order; within a phase, all rows of
 all its sources in one seeded permutation, so every stretch of a phase carries the phase's mix
@@ -19,8 +21,100 @@ import numpy as np
 import torch
 
 
-class TokenBatchLoader:
-    """Iterate `{"input_ids", "labels", "attention_mask"[, "place_ids", "role_ids"]}` LongTensor batches."""
+class RowBatchLoader:
+    """Iterate `{"input_ids", "labels", "attention_mask"[, "place_ids", "role_ids"]}` LongTensor
+    batches of this rank's rows (the distributed semantics above), from `next_row` on.
+
+    A subclass says what the rows are: it sets `num_rows` and `seq_len` and defines
+    `rows(global_rows)` and `phase_boundaries()`.
+    """
+
+    num_rows: int
+    seq_len: int
+    split: str
+
+    def __init__(self, batch_size: int, *, pad_id: int, rank: int = 0, world_size: int = 1, start_row: int = 0,
+                 loop: bool = True, with_features: bool = False, model_config=None):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} not in [0, world_size={world_size})")
+        self.batch_size, self.rank, self.world_size = batch_size, rank, world_size
+        self.pad_id = int(pad_id)
+        self.loop = loop
+        self.with_features = with_features
+        self.model_config = model_config
+        if with_features and model_config is None:
+            from atomlm.modeling.configuration_atom import AtomConfig
+
+            self.model_config = AtomConfig()
+        self.next_row = int(start_row)
+
+    def rows(self, global_rows: np.ndarray) -> np.ndarray:
+        """Token rows (int64) at global positions (taken modulo the split size)."""
+        raise NotImplementedError
+
+    def phase_boundaries(self) -> list[tuple[str, int, int]]:
+        """(phase name, first global row, end row) of each phase in the order iterated."""
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """`{"next_row": int}`: the global row the next global step starts at."""
+        return {"next_row": self.next_row}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.next_row = int(state["next_row"])
+
+    def __len__(self) -> int:
+        """Global steps in one pass over the split (last partial step counted)."""
+        step = self.batch_size * self.world_size
+        return -(-self.num_rows // step)
+
+    def __iter__(self):
+        step = self.batch_size * self.world_size
+        if self.num_rows == 0:
+            if self.loop:
+                raise ValueError(f"split {self.split!r} of {self.describe()} has no rows to loop over")
+            return
+        for positions in self.rank_positions(self.next_row):
+            self.next_row += step
+            if positions.shape[0] == 0:
+                continue  # this rank's slice of the final global step is empty
+            yield self._batch(self.rows(positions))
+
+    def rank_positions(self, next_row: int):
+        """The global rows of this rank's batches when iteration starts at global row `next_row`,
+        one array per global step (empty where this rank's slice of the final step of a single pass is)."""
+        step = self.batch_size * self.world_size
+        while True:
+            first = next_row + self.rank * self.batch_size
+            if self.loop:
+                yield np.arange(first, first + self.batch_size)
+            else:
+                if next_row >= self.num_rows:
+                    return
+                yield np.arange(first, min(first + self.batch_size, self.num_rows))
+            next_row += step
+
+    def describe(self) -> str:
+        """Where the rows come from, for messages."""
+        return type(self).__name__
+
+    def _batch(self, rows: np.ndarray) -> dict:
+        input_ids = torch.from_numpy(rows)
+        attention_mask = (input_ids != self.pad_id).long()
+        labels = input_ids.masked_fill(attention_mask == 0, -100)
+        batch = {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
+        if self.with_features:
+            from atomlm.modeling.arithmetic_features import compute_arithmetic_ids
+
+            place_ids, role_ids = compute_arithmetic_ids(input_ids, self.model_config, attention_mask)
+            batch["place_ids"], batch["role_ids"] = place_ids, role_ids
+        return batch
+
+
+class TokenBatchLoader(RowBatchLoader):
+    """Batches of the rows of built token shards (`atomlm data build`, `atomlm.data.shards`)."""
 
     def __init__(
         self,
@@ -36,10 +130,6 @@ class TokenBatchLoader:
         model_config=None,
         order_seed: int | None = None,
     ):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if not 0 <= rank < world_size:
-            raise ValueError(f"rank {rank} not in [0, world_size={world_size})")
         self.shard_dir = Path(shard_dir)
         manifest_path = self.shard_dir / "manifest.json"
         if not manifest_path.is_file():
@@ -49,21 +139,13 @@ class TokenBatchLoader:
         self.manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         if split not in self.manifest["shards"]:
             raise ValueError(f"unknown split {split!r}; the manifest has {sorted(self.manifest['shards'])}")
+        super().__init__(batch_size, pad_id=int(self.manifest["pad_id"]), rank=rank, world_size=world_size,
+                         start_row=start_row, loop=loop, with_features=with_features, model_config=model_config)
         self.split = split
-        self.batch_size, self.rank, self.world_size = batch_size, rank, world_size
-        self.loop = loop
         self.seq_len = int(self.manifest["seq_len"])
-        self.pad_id = int(self.manifest["pad_id"])
-        self.with_features = with_features
-        self.model_config = model_config
-        if with_features and model_config is None:
-            from atomlm.modeling.configuration_atom import AtomConfig
-
-            self.model_config = AtomConfig()
         seed = self.manifest["seed"] if order_seed is None else order_seed
         self._arrays, self._file_of_row, self._row_in_file = self._build_order(self.manifest["shards"][split], seed)
         self.num_rows = int(self._file_of_row.shape[0])
-        self.next_row = int(start_row)
 
     def _build_order(self, shards: list[dict], seed: int):
         arrays = []
@@ -110,45 +192,5 @@ class TokenBatchLoader:
             out[slot] = self._arrays[self._file_of_row[position]][self._row_in_file[position]]
         return out
 
-    def state_dict(self) -> dict:
-        """`{"next_row": int}`: the global row the next global step starts at."""
-        return {"next_row": self.next_row}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.next_row = int(state["next_row"])
-
-    def __len__(self) -> int:
-        """Global steps in one pass over the split (last partial step counted)."""
-        step = self.batch_size * self.world_size
-        return -(-self.num_rows // step)
-
-    def __iter__(self):
-        step = self.batch_size * self.world_size
-        if self.num_rows == 0:
-            if self.loop:
-                raise ValueError(f"split {self.split!r} of {self.shard_dir} has no rows to loop over")
-            return
-        while True:
-            first = self.next_row + self.rank * self.batch_size
-            if self.loop:
-                positions = np.arange(first, first + self.batch_size)
-            else:
-                if self.next_row >= self.num_rows:
-                    return
-                positions = np.arange(first, min(first + self.batch_size, self.num_rows))
-            self.next_row += step
-            if positions.shape[0] == 0:
-                continue  # this rank's slice of the final global step is empty
-            yield self._batch(self.rows(positions))
-
-    def _batch(self, rows: np.ndarray) -> dict:
-        input_ids = torch.from_numpy(rows)
-        attention_mask = (input_ids != self.pad_id).long()
-        labels = input_ids.masked_fill(attention_mask == 0, -100)
-        batch = {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
-        if self.with_features:
-            from atomlm.modeling.arithmetic_features import compute_arithmetic_ids
-
-            place_ids, role_ids = compute_arithmetic_ids(input_ids, self.model_config, attention_mask)
-            batch["place_ids"], batch["role_ids"] = place_ids, role_ids
-        return batch
+    def describe(self) -> str:
+        return str(self.shard_dir)

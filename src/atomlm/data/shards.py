@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -28,12 +29,13 @@ import sys
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from atomlm.data.curriculum import Curriculum, load_curriculum
 from atomlm.data.source_readers import check_source_available, iter_documents
-from atomlm.data.sources import SourceSpec, is_validation_document, stream_seed
+from atomlm.data.sources import SourceSpec, in_split, stream_seed
 from atomlm.errors import UserError
 from atomlm.progress import progress_enabled
 
@@ -231,7 +233,7 @@ def _run_jobs(jobs: list[ShardJob], context: BuildContext, workers: int, progres
                     bar.set_postfix(tokens=f"{tokens_done:,}")
                     bar.update()
             else:
-                with _worker_pool(workers) as pool:  # leaving it ends the workers, also on an interrupt
+                with worker_pool(workers) as pool:  # leaving it ends the workers, also on an interrupt
                     records = pool.imap_unordered(_build_one_shard_star, [(job, context) for job in jobs])
                     for record in records:
                         tokens_done += record["tokens"]
@@ -265,10 +267,11 @@ def _interrupt_on_stop_signals():
             signal.signal(number, handler)
 
 
-def _worker_pool(workers: int):
-    """`workers` spawned build processes. They ignore SIGINT (Ctrl-C reaches the whole process
-    group; the parent alone handles it and ends them) from birth: an ignored signal stays ignored
-    in a spawned child, so a worker still importing never prints a KeyboardInterrupt traceback."""
+def worker_pool(workers: int):
+    """`workers` spawned processes (shard builds, `atomlm.data.stream` blocks). They ignore SIGINT
+    (Ctrl-C reaches the whole process group; the parent alone handles it and ends them) from birth:
+    an ignored signal stays ignored in a spawned child, so a worker still importing never prints a
+    KeyboardInterrupt traceback."""
     import multiprocessing
 
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -306,7 +309,8 @@ def _build_one_shard_star(arguments):
 _TOKENIZERS: dict = {}
 
 
-def _load_tokenizer(tokenizer_dir: Path):
+def packing_tokenizer(tokenizer_dir: Path):
+    """The tokenizer in `tokenizer_dir`, loaded once per process, with no length limit."""
     if tokenizer_dir not in _TOKENIZERS:
         from atomlm.tokenizer import load_tokenizer
 
@@ -323,6 +327,18 @@ def special_token_ids(tokenizer) -> tuple[int, int]:
     if end_id is None or pad_id is None or end_id == tokenizer.unk_token_id or pad_id == end_id:
         raise BuildError("the tokenizer lacks distinct <|endoftext|> and <|pad|> tokens")
     return end_id, pad_id
+
+
+def encoded_documents(texts: Iterator[str], tokenizer, end_id: int) -> Iterator[list[int]]:
+    """The token ids of each text followed by `<|endoftext|>`, tokenized `ENCODE_BATCH` texts at a
+    time (the texts are read lazily, a batch ahead)."""
+    while True:
+        batch = list(itertools.islice(texts, ENCODE_BATCH))
+        if not batch:
+            return
+        for ids in tokenizer(batch, add_special_tokens=False)["input_ids"]:
+            ids.append(end_id)
+            yield ids
 
 
 class RowPacker:
@@ -371,7 +387,7 @@ class RowPacker:
 
 def build_one_shard(job: ShardJob, context: BuildContext) -> dict:
     """Tokenize and pack one shard, write it atomically, and return its record."""
-    tokenizer = _load_tokenizer(context.tokenizer_dir)
+    tokenizer = packing_tokenizer(context.tokenizer_dir)
     end_id, pad_id = special_token_ids(tokenizer)
     if len(tokenizer) > 65536:
         raise BuildError(f"vocabulary of {len(tokenizer)} tokens does not fit uint16 shards")
@@ -388,32 +404,20 @@ def build_one_shard(job: ShardJob, context: BuildContext) -> dict:
         stages=job.stages or (4,),
         single_pass=(job.split == "val" and spec.repeats_in_epochs),
     )
-    want_validation = job.split == "val"
+    texts = (text for text in documents if in_split(spec, text, job.split))
     packer = RowPacker(seq_len, pad_id)
     tokens = documents_used = 0
-    done = False
     try:
-        while not done:
-            batch = []
-            for text in documents:
-                if not spec.held_out_by_hash or is_validation_document(text) == want_validation:
-                    batch.append(text)
-                    if len(batch) == ENCODE_BATCH:
-                        break
-            if not batch:
-                break  # a single-pass validation source ran out of held-out documents
-            for ids in tokenizer(batch, add_special_tokens=False)["input_ids"]:
-                ids.append(end_id)
-                overshoot = tokens + len(ids) - job.token_target
-                if documents_used and overshoot > job.token_target - tokens:
-                    done = True  # stopping short is closer to the target than taking this document
-                    break
-                packer.add(ids)
-                tokens += len(ids)
-                documents_used += 1
-                if tokens >= job.token_target:
-                    done = True
-                    break
+        # The documents run out only in a single-pass validation source (its held-out documents).
+        for ids in encoded_documents(texts, tokenizer, end_id):
+            overshoot = tokens + len(ids) - job.token_target
+            if documents_used and overshoot > job.token_target - tokens:
+                break  # stopping short is closer to the target than taking this document
+            packer.add(ids)
+            tokens += len(ids)
+            documents_used += 1
+            if tokens >= job.token_target:
+                break
     finally:
         close = getattr(documents, "close", None)
         if close:
@@ -446,7 +450,7 @@ def _write_json_atomically(path: Path, data: dict) -> None:
 
 def _write_manifest(out_dir: Path, jobs: list[ShardJob], config: dict, curriculum: Curriculum,
                     tokenizer_dir: Path) -> Path:
-    tokenizer = _load_tokenizer(tokenizer_dir)
+    tokenizer = packing_tokenizer(tokenizer_dir)
     end_id, pad_id = special_token_ids(tokenizer)
     shards = {"train": [], "val": []}
     totals: dict = {}

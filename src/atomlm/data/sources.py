@@ -162,3 +162,10 @@ def is_validation_document(text: str) -> bool:
     """Whether `text` belongs to the held-out validation pool (a fixed 1% by content hash)."""
     digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "little") % 10_000 < VALIDATION_FRACTION * 10_000
+
+
+def in_split(spec: SourceSpec, text: str, split: str) -> bool:
+    """Whether a document of `spec` may go into `split` ("train" or "val"): a source held out by
+    hash keeps its held-out pool for validation and the rest for training; any other source's
+    documents may go to either (its validation rows come from a seed stream of their own)."""
+    return not spec.held_out_by_hash or is_validation_document(text) == (split == "val")

@@ -61,6 +61,11 @@ class DataSettings:
     `shard_cache_dir` None means `shards/` in the user cache directory (`$ATOMLM_CACHE_DIR`, else
     `$XDG_CACHE_HOME/atomlm`, else `~/.cache/atomlm`); the shards of one
     curriculum+tokenizer+seq_len live in a sub-directory keyed by their hash.
+
+    `stream`: generate the rows while training runs instead of building shards first
+    (`atomlm.data.stream`; curricula whose phases are Synthetic-Arithmetic only), in
+    `stream_workers` processes per rank (0: in the training process). The rows do not depend on
+    `stream_workers`, so it may change on --resume.
     """
 
     curriculum: str = "offline"
@@ -69,6 +74,8 @@ class DataSettings:
     shard_cache_dir: str | None = None
     build_workers: int = 1
     seed: int = 0
+    stream: bool = False
+    stream_workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -230,6 +237,8 @@ def validate(config: TrainConfig, source: str = "<config>") -> None:
         (r.device in ("auto", "cpu", "cuda"), f"run.device must be auto|cpu|cuda, got {r.device!r}"),
         (d.seq_len > 1, "data.seq_len must be > 1"),
         (d.build_workers >= 1, "data.build_workers must be >= 1"),
+        (d.stream_workers >= 0, f"data.stream_workers must be >= 0 (0 generates streamed rows in the training "
+                                f"process), got {d.stream_workers}"),
         (r.log_every > 0, "run.log_every must be positive"),
         (r.report_to in REPORT_TARGETS, f"run.report_to must be {'|'.join(REPORT_TARGETS)}, got {r.report_to!r}"),
     ]

@@ -35,7 +35,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from atomlm.data.shards import shard_fingerprint
 from atomlm.errors import UserError
 from atomlm.training import checkpoint as checkpoints
 from atomlm.training import distributed
@@ -53,7 +52,8 @@ from atomlm.training.optimizers import build_optimizer
 from atomlm.training.periodic_eval import ArithmarkProbe, validation_loss
 from atomlm.training.run_directory import check_run_dir, write_run_config
 from atomlm.training.schedule import build_scheduler
-from atomlm.training.shard_cache import prepare_shards, tokenizer_directory
+from atomlm.training.shard_cache import tokenizer_directory
+from atomlm.training.train_data import TrainingData, prepare_training_data
 from atomlm.versions import software_record
 
 
@@ -103,7 +103,6 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, run_dir: Path, resume: bool, context: distributed.DistributedContext,
                  progress: bool = True):
-        from atomlm.data.loader import TokenBatchLoader
         from atomlm.modeling.configuration_atom import AtomConfig
         from atomlm.modeling.modeling_atom import AtomForCausalLM
         from atomlm.tokenizer import load_tokenizer
@@ -126,11 +125,10 @@ class Trainer:
         seed_everything(config.run.seed)
 
         tokenizer = load_tokenizer(tokenizer_directory(config.data))
-        self.shard_dir, curriculum_description = prepare_shards(
+        self.data = prepare_training_data(
             config.data, context.is_main, lambda: distributed.barrier(context), self.recorder.log,
             progress=self.progress,
         )
-        shards = shard_fingerprint(self.shard_dir)
 
         model_kwargs = atom_config_kwargs(config, tokenizer)
         self.raw_model = AtomForCausalLM(AtomConfig(**model_kwargs)).to(context.device)
@@ -138,7 +136,7 @@ class Trainer:
             raise ConfigError(f"tokenizer has {len(tokenizer)} tokens but model.vocab_size is {self.raw_model.config.vocab_size}")
         self.optimizer, fused = build_optimizer(self.raw_model, config.optim)
         self.scheduler = build_scheduler(self.optimizer, config.optim)
-        self.state = self._restore_or_start(resume, shards)
+        self.state = self._restore_or_start(resume)
 
         # The model the steps run: compiled and DDP-wrapped; `raw_model` is what is saved and evaluated.
         self.model = self.raw_model
@@ -148,9 +146,9 @@ class Trainer:
         self.model.train()
         self.autocast = _autocast_factory(context.device, config.run.precision)
 
-        loader = TokenBatchLoader(
-            self.shard_dir, config.optim.micro_batch_size, split="train",
-            rank=context.rank, world_size=context.world_size, start_row=self.state.next_row, loop=True,
+        loader = self.data.train_loader(
+            config.optim.micro_batch_size, rank=context.rank, world_size=context.world_size,
+            start_row=self.state.next_row,
         )
         self.batches = iter(loader)
         self.unchecked: list[StepResult] = []  # the steps since the last `check_losses`
@@ -170,9 +168,9 @@ class Trainer:
             "config": config.to_dict(),
             "atom_config": model_kwargs,
             "curriculum_name": config.data.curriculum,
-            "curriculum": curriculum_description,
+            "curriculum": self.data.curriculum_description,
             "tokenizer_dir": str(tokenizer_directory(config.data).resolve()),
-            "shard_fingerprint": shards,
+            "shard_fingerprint": self.data.fingerprint,  # of the stream's rows when data.stream
             "parameters": parameters,
             "hardware": _hardware(context, fused),
             **software_record(),  # versions of torch, transformers, tokenizers, datasets ...; git commit
@@ -184,7 +182,7 @@ class Trainer:
             if isinstance(reporter, WandbReporter):
                 self.state.wandb_run_id = reporter.wandb_run_id
 
-    def _restore_or_start(self, resume: bool, shards: str) -> TrainingState:
+    def _restore_or_start(self, resume: bool) -> TrainingState:
         """With --resume and a checkpoint: load model, optimizer, scheduler and RNG states and
         return the state it saved. Otherwise a fresh state (and `model.init_from`'s weights)."""
         latest = checkpoints.latest_checkpoint(self.run_dir) if resume else None
@@ -196,7 +194,7 @@ class Trainer:
                 _load_initial_weights(self.raw_model, self.config.model.init_from, self.recorder.log)
             return TrainingState()
         model_state, saved, meta = checkpoints.load_checkpoint(latest)
-        _check_same_shards(meta, shards, self.shard_dir, latest)
+        _check_same_data(meta, self.data, latest)
         self.raw_model.load_state_dict(model_state)
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
@@ -333,7 +331,7 @@ class Trainer:
             entry = {"kind": "eval", "step": state.step, "tokens": state.tokens_seen}
             with torch.random.fork_rng(devices=[]):  # evaluation must not shift the training RNG
                 val = validation_loss(
-                    self.raw_model, self.shard_dir, batch_size=self.config.optim.micro_batch_size,
+                    self.raw_model, self.data.validation_loader(self.config.optim.micro_batch_size),
                     batches=self.config.run.val_batches, device=self.context.device, autocast=self.autocast,
                 )
                 if val is not None:
@@ -409,7 +407,9 @@ class Trainer:
         return tqdm(total=self.config.optim.max_steps, initial=self.state.step, unit="step", dynamic_ncols=True)
 
     def close(self) -> None:
-        """Flush and close what the run writes to (also when it stops on an error or a signal)."""
+        """Flush and close what the run writes to, and end the processes that stream its rows
+        (also when it stops on an error or a signal)."""
+        self.batches.close()
         self.recorder.close()
 
 
@@ -455,15 +455,20 @@ def _load_initial_weights(model, run_dir, log) -> None:
     log(f"initialised from {run_dir} (step {record.get('steps')}, {record.get('tokens_seen') or 0:,} tokens)")
 
 
-def _check_same_shards(meta: dict, fingerprint: str, shard_dir: Path, checkpoint: Path) -> None:
+def _check_same_data(meta: dict, data: TrainingData, checkpoint: Path) -> None:
     """--resume must read the tokens the run started on: a shard cache rebuilt under the same key
-    (another package version, a hand edit) would otherwise silently change the data mid-run."""
+    (another package version, a hand edit), or a stream whose generator or tokenizer changed,
+    would otherwise silently change the data mid-run."""
     saved = meta.get("record", {}).get("shard_fingerprint")
-    if saved is not None and saved != fingerprint:
+    if saved is not None and saved != data.fingerprint:
+        if data.shard_dir is not None:
+            cause = "the shard cache was rebuilt or changed. Restore those shards"
+        else:
+            cause = "the generator or the tokenizer changed. Resume with the atomlm version the run started with"
         raise UserError(
-            f"--resume: the shards in {shard_dir} are not those this run trained on (fingerprint {fingerprint[:12]}..., "
-            f"{checkpoint / checkpoints.META_FILE} records {saved[:12]}...); the shard cache was rebuilt or changed. "
-            "Restore those shards, or train on these in a new run (another --out)"
+            f"--resume: {data.describe()} are not those this run trained on (fingerprint {data.fingerprint[:12]}..., "
+            f"{checkpoint / checkpoints.META_FILE} records {saved[:12]}...); {cause}, "
+            "or train on these in a new run (another --out)"
         )
 
 

@@ -10,14 +10,12 @@ from atomlm.training.config import ConfigError
 
 
 @torch.no_grad()
-def validation_loss(model, shard_dir, *, batch_size: int, batches: int, device, autocast) -> float | None:
-    """Mean loss per supervised token over the first `batches` batches of the val split.
+def validation_loss(model, loader, *, batches: int, device, autocast) -> float | None:
+    """Mean loss per supervised token over the first `batches` batches of `loader` (a fresh,
+    single-pass loader of the validation rows, e.g. `TokenBatchLoader(DIR, B, split="val", loop=False)`).
 
-    Returns None when the shards have no validation rows.
+    Returns None when there are no validation rows.
     """
-    from atomlm.data.loader import TokenBatchLoader
-
-    loader = TokenBatchLoader(shard_dir, batch_size, split="val", loop=False)
     if loader.num_rows == 0:
         return None  # shards built without a validation split
     was_training = model.training

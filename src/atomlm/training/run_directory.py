@@ -22,8 +22,9 @@ def check_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> None:
     """Refuse an --out that this run must not write into: a file, a directory of someone else's
     files (a run would truncate a metrics.jsonl of the same name), an earlier run without
     --resume, or an earlier run with a different config (where metrics are reported,
-    `run.report_to`, may change: it does not change what is trained). An earlier run that never
-    reached a checkpoint starts again."""
+    `run.report_to`, and how many processes generate streamed rows, `data.stream_workers`, may
+    change: they do not change what is trained). An earlier run that never reached a checkpoint
+    starts again."""
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"--out {run_dir}: is a file, not a run directory; choose a new or empty directory")
     saved = _saved_run_config(run_dir)
@@ -35,7 +36,8 @@ def check_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> None:
         raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
     if not resume:
         return
-    saved = dataclasses.replace(saved, run=dataclasses.replace(saved.run, report_to=config.run.report_to))
+    saved = dataclasses.replace(saved, run=dataclasses.replace(saved.run, report_to=config.run.report_to),
+                                data=dataclasses.replace(saved.data, stream_workers=config.data.stream_workers))
     if saved != config:
         differences = [
             f"{section}.{key}: saved {value!r}, now {config.to_dict()[section].get(key)!r}"
