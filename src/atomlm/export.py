@@ -224,7 +224,8 @@ def _write_directory(model, tokenizer_dir, out_dir, curriculum, training_record,
     # model's AutoModel entry is added the same way transformers adds those.
     custom_object_save(exported.model, out_dir, config=config)
     exported.save_pretrained(out_dir)
-    load_tokenizer(tokenizer_dir).save_pretrained(str(out_dir))
+    tokenizer = load_tokenizer(tokenizer_dir)
+    tokenizer.save_pretrained(str(out_dir))
 
     token_ids = {token["content"]: token["id"] for token in
                  json.loads((tokenizer_dir / "tokenizer.json").read_text())["added_tokens"]}
@@ -249,7 +250,8 @@ def _write_directory(model, tokenizer_dir, out_dir, curriculum, training_record,
 
     from atomlm.model_card import render_model_card
 
-    render_model_card(config, parameters, training_record, eval_results).save(out_dir / "README.md")
+    render_model_card(config, parameters, training_record, eval_results,
+                      digit_order=tokenizer.digit_order, number_marker=tokenizer.number_marker).save(out_dir / "README.md")
 
 
 def export_random_init(

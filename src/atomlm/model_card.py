@@ -41,11 +41,7 @@ output = model.generate(**inputs, max_new_tokens=8, do_sample=False)
 print(tokenizer.decode(output[0], skip_special_tokens=True))  # 12 + 34 = 46 with a trained model
 ```
 
-**Use the remote-code tokenizer.** Every digit run is written least-significant digit first
-("1234" -> tokens 4 3 2 1) by `tokenization_atom.py` before the `tokenizer.json` pipeline runs,
-and put back in order on decode. `tokenizer.json` alone does not reverse digit runs, so a runtime
-that ignores the remote code (llama.cpp, tokenizers-only or transformers.js loaders, TGI without
-remote code) feeds the model wrong ids and decodes numbers backwards.
+**Use the remote-code tokenizer.** {tokenizer}
 
 ## Architecture
 | field | value |
@@ -111,8 +107,33 @@ def _group_accuracies(result: dict) -> dict:
     return {name: round(float(cell["acc"]), 2) for name, cell in table.items()}
 
 
-def render_model_card(config, parameters: int, training_record: dict | None, eval_results: list[dict]):
-    """The card for an exported directory (save it with `.save(path)`)."""
+def tokenizer_description(digit_order: str, number_marker: str) -> str:
+    """Which of atomlm's tokenizer variants the model uses, and what a runtime must do to match it."""
+    if digit_order == "lsd":
+        order = ("Every digit run is written least-significant digit first (\"1234\" -> tokens 4 3 2 1) by "
+                 "`tokenization_atom.py` before the `tokenizer.json` pipeline runs, and put back in order on "
+                 "decode.")
+    else:
+        order = "Digit runs are tokenized as written, one digit per token (atomlm's `--digit-order msd` ablation)."
+    if number_marker == "end":
+        marker = ("A `<|number_end|>` token follows every digit run (atomlm's default tokenizer, "
+                  "`atomlm tokenizer train --number-marker end`): a truncated answer such as ` 7` for ` 17` is "
+                  "then not a token prefix of the right one, so summed log-prob scoring cannot prefer it. "
+                  "Decoding drops the marker.")
+    else:
+        marker = ("No number marker: this is Atom2.7m's original tokenizer (`atomlm tokenizer train "
+                  "--number-marker none`). Under summed log-prob scoring an ending that drops the answer's leading "
+                  "digits (` 7` for ` 17`) is a token prefix of the right one and always scores higher.")
+    runtime = ("`tokenizer.json` alone does not apply these rules, so a runtime that ignores the remote code "
+               "(llama.cpp, tokenizers-only or transformers.js loaders, TGI without remote code) feeds the model "
+               "wrong ids.")
+    return "\n".join([order, marker, runtime])
+
+
+def render_model_card(config, parameters: int, training_record: dict | None, eval_results: list[dict],
+                      digit_order: str = "lsd", number_marker: str = "none"):
+    """The card for an exported directory (save it with `.save(path)`); `digit_order` and
+    `number_marker` are the exported tokenizer's options."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     title = "Atom (trained with atomlm)" if training_record else "Atom (random initialisation)"
@@ -131,6 +152,7 @@ def render_model_card(config, parameters: int, training_record: dict | None, eva
     body = BODY.format(
         title=title,
         parameters=parameters,
+        tokenizer=tokenizer_description(digit_order, number_marker),
         num_hidden_layers=config.num_hidden_layers,
         hidden_size=config.hidden_size,
         num_attention_heads=config.num_attention_heads,

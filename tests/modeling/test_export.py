@@ -160,4 +160,21 @@ def test_model_card_records_measured_results(tmp_path):
     values = {result.metric_type: result.metric_value for result in card.data.eval_results}
     committed = json.loads((repo / "results" / "arithmark_compat.json").read_text())["results"]["arithmark_2.0"]["acc"]
     assert values["accuracy"] == pytest.approx(committed, abs=0.01)
-    assert "does not reverse digit runs" in card.text
+    assert "does not apply these rules" in card.text
+
+
+@pytest.mark.parametrize("digit_order, number_marker, says", [
+    ("lsd", "end", "A `<|number_end|>` token follows every digit run"),
+    ("lsd", "none", "this is Atom2.7m's original tokenizer"),
+    ("msd", "none", "tokenized as written"),
+])
+def test_model_card_says_which_tokenizer_the_model_uses(tmp_path, digit_order, number_marker, says):
+    from huggingface_hub import ModelCard
+
+    from atomlm.export import export_random_init
+
+    tokenizer_dir = tmp_path / "tokenizer"
+    subprocess.run([sys.executable, "-m", "atomlm", "tokenizer", "train", "--out", str(tokenizer_dir), "--force",
+                    "--digit-order", digit_order, "--number-marker", number_marker], check=True, capture_output=True)
+    out = export_random_init(tmp_path / "model", tokenizer_dir=tokenizer_dir, num_hidden_layers=1)
+    assert says in ModelCard.load(out / "README.md").text
