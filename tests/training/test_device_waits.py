@@ -42,8 +42,10 @@ def test_a_global_batch_without_supervised_tokens_is_reported_at_the_check_namin
     with contextlib.closing(Trainer(config, tmp_path / "run", False, init_distributed("cpu"), progress=False)) as trainer:
         real = next(trainer.batches)
         unsupervised = {**real, "labels": torch.full_like(real["labels"], -100)}
-        trainer.batches = itertools.chain([real, real, unsupervised, unsupervised], trainer.batches)
+        loader_batches = trainer.batches
+        trainer.batches = itertools.chain([real, real, unsupervised, unsupervised], loader_batches)
         trainer.train_step()
         trainer.train_step()  # queued like the first: nothing is read yet
         with pytest.raises(RuntimeError, match=r"^step 2: the global batch has no supervised tokens"):
             trainer.check_losses()
+        trainer.batches = loader_batches  # what `close` shuts down
