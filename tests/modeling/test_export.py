@@ -58,7 +58,7 @@ def test_outside_user_gets_identical_logits(exported_dir, tokenizer, tmp_path):
     assert outside["model_class"] == "AtomForCausalLM"
     assert outside["tokenizer_classes"] == ["AtomTokenizer", "AtomTokenizer"]
     assert outside["same_ids"] and outside["round_trip"] and outside["window_finite"]
-    assert outside["digits_1234"] == ["4", "3", "2", "1"]
+    assert outside["digits_1234"] == ["4", "3", "2", "1", "<|number_end|>"]
     assert outside["pipeline_text"].startswith("12 + 34 =")
 
 

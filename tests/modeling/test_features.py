@@ -5,24 +5,27 @@ import torch
 
 from atomlm.modeling.arithmetic_features import ROLE_NAMES, compute_arithmetic_ids
 from atomlm.modeling.configuration_atom import AtomConfig
+from atomlm.tokenizer.training import arithmetic_vocabulary
 
 pytestmark = pytest.mark.huggingface  # also run against other transformers releases
+
+END = "<|number_end|>"  # the default tokenizer's marker after every number: place 0, role SPACE
 
 
 def features(tokenizer, text):
     ids = torch.tensor(tokenizer.encode(text, add_special_tokens=False))
-    places, roles = compute_arithmetic_ids(ids, AtomConfig())
+    places, roles = compute_arithmetic_ids(ids, AtomConfig(**arithmetic_vocabulary(tokenizer.backend_tokenizer)))
     tokens = tokenizer.convert_ids_to_tokens(ids.tolist())
     return list(zip(tokens, places.tolist(), [ROLE_NAMES[r] for r in roles.tolist()]))
 
 
 def test_equation_roles_and_places(tokenizer):
     assert features(tokenizer, "(12 + -7) * 3 = -15") == [
-        ("(", 0, "PAREN"), ("2", 1, "OPERAND_1"), ("1", 2, "OPERAND_1"), ("Ġ", 0, "SPACE"),
-        ("+", 0, "OPERATOR"), ("Ġ", 0, "SPACE"), ("-", 0, "SIGN"), ("7", 1, "OPERAND_2"),
+        ("(", 0, "PAREN"), ("2", 1, "OPERAND_1"), ("1", 2, "OPERAND_1"), (END, 0, "SPACE"), ("Ġ", 0, "SPACE"),
+        ("+", 0, "OPERATOR"), ("Ġ", 0, "SPACE"), ("-", 0, "SIGN"), ("7", 1, "OPERAND_2"), (END, 0, "SPACE"),
         (")", 0, "PAREN"), ("Ġ", 0, "SPACE"), ("*", 0, "OPERATOR"), ("Ġ", 0, "SPACE"),
-        ("3", 1, "OPERAND_3"), ("Ġ", 0, "SPACE"), ("=", 0, "EQUALS"), ("Ġ", 0, "SPACE"),
-        ("-", 0, "SIGN"), ("5", 1, "RESULT"), ("1", 2, "RESULT"),
+        ("3", 1, "OPERAND_3"), (END, 0, "SPACE"), ("Ġ", 0, "SPACE"), ("=", 0, "EQUALS"), ("Ġ", 0, "SPACE"),
+        ("-", 0, "SIGN"), ("5", 1, "RESULT"), ("1", 2, "RESULT"), (END, 0, "SPACE"),
     ]
 
 
@@ -37,14 +40,14 @@ def test_text_resets_the_span(tokenizer):
     assert ("5", 1, "RESULT") in rows
     newline = [r for t, _, r in rows if t == "Ċ"]
     assert newline == ["TEXT"]
-    assert rows[-1] == ("4", 1, "OPERAND_2")
+    assert rows[-2:] == [("4", 1, "OPERAND_2"), (END, 0, "SPACE")]
 
 
 def test_long_numbers_share_the_overflow_place(tokenizer):
     rows = features(tokenizer, "9" * 70)
     places = [p for _, p, _ in rows]
     assert places[:64] == list(range(1, 65))
-    assert places[64:] == [65] * 6
+    assert places[64:] == [65] * 6 + [0]  # the marker after the number has place 0
 
 
 def test_malformed_expressions_do_not_fail(tokenizer):

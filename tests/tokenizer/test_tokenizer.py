@@ -1,6 +1,10 @@
-"""The fusion tokenizer: exact round trip, atomic LSD-first digits, isolation, split consistency.
+"""The default fusion tokenizer: exact round trip, atomic LSD-first digits each run followed by
+`<|number_end|>`, isolation, split consistency. Atom2.7m's original tokenizer (no marker) and the
+other variants are tested in tests/tokenizer/test_tokenizer_options.py.
 
 `atomlm tokenizer train` is tested in tests/tokenizer/test_tokenizer_cli.py."""
+
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -9,6 +13,7 @@ from hypothesis import strategies as st
 pytestmark = pytest.mark.huggingface  # also run against other transformers releases
 
 DIGITS = set("0123456789")
+END = "<|number_end|>"
 
 
 @settings(max_examples=300, deadline=None)
@@ -26,17 +31,17 @@ def test_digits_and_symbols_are_atomic(tokenizer, text):
         if set(token) & (DIGITS | set("+-*/=()")):
             assert len(token) == 1, token
     assert [t for t in tokens if t in DIGITS] == list("".join(c for c in _reverse_runs(text) if c in DIGITS))
+    assert tokens.count(END) == len(re.findall(r"[0-9]+", text))
 
 
 def _reverse_runs(text):
-    import re
-
     return re.sub(r"[0-9]+", lambda m: m.group(0)[::-1], text)
 
 
-def test_digit_runs_are_least_significant_first(tokenizer):
-    assert tokenizer.convert_ids_to_tokens(tokenizer.encode("1234", add_special_tokens=False)) == list("4321")
-    assert tokenizer.tokenize("x=10, y=-205") == ["x", "=", "0", "1", ",", "Ġ", "y", "=", "-", "5", "0", "2"]
+def test_digit_runs_are_least_significant_first_then_the_marker(tokenizer):
+    assert tokenizer.convert_ids_to_tokens(tokenizer.encode("1234", add_special_tokens=False)) == [*"4321", END]
+    assert tokenizer.tokenize("x=10, y=-205") == ["x", "=", "0", "1", END, ",", "Ġ", "y", "=", "-", "5", "0", "2", END]
+    assert tokenizer.decode(tokenizer.encode("x=10, y=-205", add_special_tokens=False)) == "x=10, y=-205"
 
 
 def test_whitespace_is_isolated_from_words(tokenizer):

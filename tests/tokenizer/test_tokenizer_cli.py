@@ -27,7 +27,7 @@ def test_trains_the_size_asked_for(atomlm, tmp_path):
     assert result.returncode == 0, result.stderr
     trained = load_tokenizer(out)
     assert len(trained) == VOCAB_SIZE
-    assert trained.tokenize("42") == ["2", "4"]  # atomic digits, least significant first
+    assert trained.tokenize("42") == ["2", "4", "<|number_end|>"]  # atomic digits, least significant first, marker
 
 
 def test_force_overwrites_a_tokenizer(atomlm, tmp_path):

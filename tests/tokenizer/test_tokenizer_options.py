@@ -4,6 +4,7 @@ Each variant is trained once (`atomlm tokenizer train` on the embedded corpus) a
 users load it, through `AutoTokenizer` with remote code.
 """
 
+import hashlib
 import subprocess
 import sys
 
@@ -20,7 +21,10 @@ from atomlm.tokenizer.training import arithmetic_vocabulary
 
 pytestmark = pytest.mark.huggingface  # also run against other transformers releases
 
-VARIANTS = [("lsd", "end"), ("msd", "none"), ("msd", "end")]
+VARIANTS = [("lsd", "end"), ("lsd", "none"), ("msd", "none"), ("msd", "end")]  # (lsd, end) is the default
+# sha256 of tokenizer.json of Atom2.7m's original tokenizer, the one `pretrained/atom2.7m` shipped
+# with before the number marker became the default.
+ATOM_2_7M_TOKENIZER_SHA256 = "4b55e4d84bc61914d5cc7dbf4903d1d7fa49000f9dcf6f449bae1779b46710a3"
 
 
 @pytest.fixture(scope="module", params=VARIANTS, ids=lambda variant: f"{variant[0]}-{variant[1]}")
@@ -37,6 +41,14 @@ def variant(request, tmp_path_factory):
 
 def tokens(tokenizer, text):
     return tokenizer.convert_ids_to_tokens(tokenizer.encode(text, add_special_tokens=False))
+
+
+def test_atom2_7m_tokenizer_is_one_flag_away(tmp_path):
+    """`--number-marker none` trains exactly Atom2.7m's original tokenizer, byte for byte."""
+    out = tmp_path / "atom2.7m"
+    subprocess.run([sys.executable, "-m", "atomlm", "tokenizer", "train", "--out", str(out), "--number-marker", "none"],
+                   check=True, capture_output=True, text=True)
+    assert hashlib.sha256((out / "tokenizer.json").read_bytes()).hexdigest() == ATOM_2_7M_TOKENIZER_SHA256
 
 
 def test_options_are_saved_and_restored(variant):

@@ -30,9 +30,10 @@ def register(subparsers) -> None:
     train.add_argument("--digit-order", default="lsd", metavar="lsd|msd",
                        help="order digit runs are tokenized in: lsd = least significant digit first (Atom2.7m), "
                        "msd = as written (an ablation) (default lsd)")
-    train.add_argument("--number-marker", default="none", metavar="none|end",
+    train.add_argument("--number-marker", default="end", metavar="end|none",
                        help="end = a <|number_end|> token after every digit run, so a truncated answer ( 7 for 17) "
-                       "is not a prefix of the right one; none = Atom2.7m's tokenizer (default none)")
+                       "is not a prefix of the right one (atomlm's default tokenizer); none = exactly Atom2.7m's "
+                       "original tokenizer (default end)")
     train.add_argument("--force", action="store_true", help="overwrite a tokenizer.json already in --out")
     train.set_defaults(handler=run_train)
 
