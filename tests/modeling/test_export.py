@@ -96,8 +96,16 @@ def test_shipped_checkpoint_code_matches_the_source():
     from atomlm.export import verbatim_files
     from atomlm.tokenizer import default_tokenizer_dir
 
+    import hashlib
+
+    from atomlm.tokenizer import ATOM_2_7M_TOKENIZER_SHA256
+
     shipped = Path(__file__).resolve().parents[2] / "pretrained" / "atom2.7m"
     copies = verbatim_files(default_tokenizer_dir())
+    if json.loads((shipped / "config.json").read_text()).get("number_end_token_id") is None:
+        # A model trained with Atom2.7m's original tokenizer (no marker) ships exactly that one.
+        copies = [(source, name) for source, name in copies if name != "tokenizer.json"]
+        assert hashlib.sha256((shipped / "tokenizer.json").read_bytes()).hexdigest() == ATOM_2_7M_TOKENIZER_SHA256
     stale = [name for source, name in copies if source.read_bytes() != (shipped / name).read_bytes()]
     assert not stale, f"{shipped} holds stale copies of {stale}"
 

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, TextStreamer, pipeline
+from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
 
 from atomlm.modeling.modeling_atom import AtomForCausalLM
+from atomlm.modeling.tokenization_atom import AtomTextStreamer
 
 from .conftest import tiny_config
 
@@ -135,10 +136,26 @@ def test_pipeline_writes_the_greedy_continuation(model, shipped_tokenizer):
 
 def test_text_streamer_prints_the_greedy_continuation(model, shipped_tokenizer, capsys):
     ids = encode(shipped_tokenizer, PROMPTS[1])["input_ids"]
-    streamer = TextStreamer(shipped_tokenizer, skip_special_tokens=True)
+    streamer = AtomTextStreamer(shipped_tokenizer, skip_special_tokens=True)
     model.generate(ids, do_sample=False, streamer=streamer, **fixed_length())
     expected = greedy_without_cache(model, ids)
     assert capsys.readouterr().out.strip() == shipped_tokenizer.decode(expected[0], skip_special_tokens=True).strip()
+
+
+@pytest.mark.parametrize("skip_prompt", [False, True])
+def test_atom_streamer_prints_least_significant_first_runs_in_written_order(shipped_tokenizer, capsys, skip_prompt):
+    """Fed one token at a time (as `generate` does), the text comes out as written. (transformers'
+    own TextStreamer, from 5.x releases that print digits at once, writes ` 11` for ` 51`: the
+    run arrives as `1` then `5`.)"""
+    prompt = shipped_tokenizer("907 - 958 =", add_special_tokens=False)["input_ids"]
+    answer = shipped_tokenizer(" 51 = 1023", add_special_tokens=False)["input_ids"]
+    streamer = AtomTextStreamer(shipped_tokenizer, skip_prompt=skip_prompt, skip_special_tokens=True)
+    streamer.put(torch.tensor([prompt]))
+    for token in answer:
+        streamer.put(torch.tensor([token]))
+    streamer.end()
+    expected = ("" if skip_prompt else "907 - 958 =") + " 51 = 1023"
+    assert capsys.readouterr().out == expected + "\n"
 
 
 @pytest.mark.parametrize("prompt, answer", [("12 + 34 =", "46"), ("907 - 958 =", "-51"), ("(12 + -7) * 3 =", "15")])

@@ -17,14 +17,13 @@ from transformers import AutoTokenizer
 from atomlm.modeling.arithmetic_features import ROLE_NAMES, compute_arithmetic_ids
 from atomlm.modeling.configuration_atom import AtomConfig
 from atomlm.modeling.tokenization_atom import NUMBER_END_TOKEN
+from atomlm.tokenizer import ATOM_2_7M_TOKENIZER_SHA256
 from atomlm.tokenizer.training import arithmetic_vocabulary
 
 pytestmark = pytest.mark.huggingface  # also run against other transformers releases
 
 VARIANTS = [("lsd", "end"), ("lsd", "none"), ("msd", "none"), ("msd", "end")]  # (lsd, end) is the default
-# sha256 of tokenizer.json of Atom2.7m's original tokenizer, the one `pretrained/atom2.7m` shipped
-# with before the number marker became the default.
-ATOM_2_7M_TOKENIZER_SHA256 = "4b55e4d84bc61914d5cc7dbf4903d1d7fa49000f9dcf6f449bae1779b46710a3"
+
 
 
 @pytest.fixture(scope="module", params=VARIANTS, ids=lambda variant: f"{variant[0]}-{variant[1]}")

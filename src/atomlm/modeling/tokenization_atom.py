@@ -8,8 +8,9 @@ the Rust pipeline runs, undone on decode:
 - digit order (`digit_order`): "lsd" (Atom2.7m's default) writes each run least significant
   digit first ("1234" -> tokens 4 3 2 1), so the k-th digit of a run is the 10^(k-1) column and
   place value can be read causally; "msd" keeps the written order (for ablations).
-- number marker (`number_marker`): "none" (Atom2.7m's default), or "end", which appends the
-  special token `<|number_end|>` after every run. Without it, under "lsd" the ending " 7" is a
+- number marker (`number_marker`): "end" (atomlm's default tokenizer) appends the special token
+  `<|number_end|>` after every run; "none" is Atom2.7m's original tokenizer (and what a
+  tokenizer_config.json without the option means). Without it, under "lsd" the ending " 7" is a
   strict prefix of " 17", so summed-log-prob scoring favours the truncated answer whatever the
   model knows; with it, " 7" must also predict the marker where the model expects another digit.
 
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import re
 
-from transformers import PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerFast, TextStreamer
 
 DIGIT_RUN = re.compile(r"[0-9]+")
 DIGITS = "0123456789"
@@ -136,6 +137,44 @@ class AtomTokenizer(PreTrainedTokenizerFast):
     def convert_tokens_to_string(self, tokens):
         digits = set(DIGITS)
         return super().convert_tokens_to_string(self._to_written_order(list(tokens), digits.__contains__, NUMBER_END_TOKEN))
+
+
+class AtomTextStreamer(TextStreamer):
+    """`TextStreamer` for an Atom tokenizer: each digit run is printed once it is complete.
+
+    `TextStreamer` prints digits as soon as they are decoded, assuming text only grows at its end.
+    Under "lsd" order a run's later tokens are its leading digits ("1", then "5" decodes "51"), so
+    it would print "11". This streamer hands a digit run on with the token that ends it (the
+    marker, a space, any other token) or at `end()`. From an exported directory:
+    `sys.modules[type(tokenizer).__module__].AtomTextStreamer(tokenizer, skip_special_tokens=True)`.
+    """
+
+    def __init__(self, tokenizer, skip_prompt: bool = False, **decode_kwargs):
+        super().__init__(tokenizer, skip_prompt, **decode_kwargs)
+        self.digit_ids = set(tokenizer.digit_token_ids)
+        self.held_back: list[int] = []  # the digit run still being written
+
+    def put(self, value):
+        if self.skip_prompt and self.next_tokens_are_prompt:
+            super().put(value)  # skipped whole, as TextStreamer skips it
+            return
+        if len(value.shape) > 1 and value.shape[0] > 1:
+            raise ValueError("TextStreamer only supports batch size 1")
+        pending = self.held_back + value.reshape(-1).tolist()
+        complete = len(pending)
+        while complete > 0 and pending[complete - 1] in self.digit_ids:
+            complete -= 1
+        self.held_back = pending[complete:]
+        if complete:
+            super().put(value.new_tensor(pending[:complete]))
+
+    def end(self):
+        if self.held_back:
+            pending, self.held_back = self.held_back, []
+            import torch
+
+            super().put(torch.tensor(pending))
+        super().end()
 
 
 # save_pretrained writes `auto_map` and copies this file, so a saved directory loads with trust_remote_code.

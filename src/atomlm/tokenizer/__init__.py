@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 DEFAULT_TOKENIZER_DIR = Path(__file__).resolve().parent.parent / "assets" / "tokenizer"
+# sha256 of the tokenizer.json of Atom2.7m's original tokenizer (no number marker), which
+# `atomlm tokenizer train --number-marker none` reproduces byte for byte.
+ATOM_2_7M_TOKENIZER_SHA256 = "4b55e4d84bc61914d5cc7dbf4903d1d7fa49000f9dcf6f449bae1779b46710a3"
 
 
 def default_tokenizer_dir() -> Path:
