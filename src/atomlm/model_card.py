@@ -40,6 +40,9 @@ inputs = tokenizer("12 + 34 =", return_tensors="pt", add_special_tokens=False)
 output = model.generate(**inputs, max_new_tokens=8, do_sample=False)
 print(tokenizer.decode(output[0], skip_special_tokens=True))  # 12 + 34 = 46 with a trained model
 ```
+To stream the output, use the tokenizer module's `AtomTextStreamer` (transformers' `TextStreamer`
+may print a least-significant-first digit run before it is complete):
+`streamer = sys.modules[type(tokenizer).__module__].AtomTextStreamer(tokenizer, skip_special_tokens=True)`.
 
 **Use the remote-code tokenizer.** {tokenizer}
 
