@@ -13,6 +13,9 @@ DEFAULT_MODEL_DIR = REPO_ROOT / "pretrained" / "atom2.7m"
 # the scores above and `atomlm eval exact-match`, not this table.
 DEMO_PROMPTS = ["12 + 34 =", "59 + 45 =", "907 - 958 =", "-12 * 11 =", "888 / 24 =", "(12 + -7) * 3 =",
                 "345 + 678 =", "100 - 250 ="]
+# The demo fails below this many right answers: a broken `generate` or an untrained model gets
+# none, while a trained 2.7M model may still miss a hard one (the table shows which).
+MIN_RIGHT_COMPLETIONS = 5
 
 
 def register(subparsers) -> None:
@@ -73,8 +76,10 @@ def run_demo(args) -> int:
         correct = completion == str(answer)
         wrong += not correct
         print(f"{prompt:>24} | {completion:>10} | {answer:>10} | {'ok' if correct else 'WRONG'}")
-    if wrong:
-        print(f"atomlm demo: {wrong} of {len(DEMO_PROMPTS)} greedy completions are wrong", file=sys.stderr)
+    right = len(DEMO_PROMPTS) - wrong
+    if right < MIN_RIGHT_COMPLETIONS:
+        print(f"atomlm demo: {wrong} of {len(DEMO_PROMPTS)} greedy completions are wrong (at least "
+              f"{MIN_RIGHT_COMPLETIONS} must be right)", file=sys.stderr)
         return 1
     return 0
 

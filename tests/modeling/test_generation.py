@@ -158,7 +158,7 @@ def test_atom_streamer_prints_least_significant_first_runs_in_written_order(ship
     assert capsys.readouterr().out == expected + "\n"
 
 
-@pytest.mark.parametrize("prompt, answer", [("12 + 34 =", "46"), ("907 - 958 =", "-51"), ("(12 + -7) * 3 =", "15")])
+@pytest.mark.parametrize("prompt, answer", [("12 + 34 =", "46"), ("907 - 958 =", "-51"), ("345 + 678 =", "1023")])
 def test_shipped_model_writes_the_answer(shipped_model, shipped_tokenizer, prompt, answer):
     output = shipped_model.generate(**encode(shipped_tokenizer, prompt), max_new_tokens=8, do_sample=False)
     text = shipped_tokenizer.decode(output[0], skip_special_tokens=True)
