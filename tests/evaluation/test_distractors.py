@@ -28,3 +28,12 @@ def test_truncation_accuracy_splits_rows():
     table = truncation_accuracy(rows, [{"correct": False}, {"correct": True}])
     assert table["truncation/all"] == {"acc": 0.0, "correct": 0, "total": 1}
     assert table["other/easy"] == {"acc": 100.0, "correct": 1, "total": 1}
+
+
+def test_rows_without_a_difficulty_count_once():
+    """ArithMark v1-style rows carry no difficulty: each counts once, in the `all` groups."""
+    rows = [{"endings": [" 7", " 17"], "label": 1, "metadata": {}},
+            {"endings": [" 8", " 17"], "label": 1, "metadata": {}}]
+    table = truncation_accuracy(rows, [{"correct": True}, {"correct": True}])
+    assert table == {"other/all": {"acc": 100.0, "correct": 1, "total": 1},
+                     "truncation/all": {"acc": 100.0, "correct": 1, "total": 1}}

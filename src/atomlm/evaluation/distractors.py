@@ -43,8 +43,9 @@ def truncation_accuracy(rows: list[dict], predictions: list[dict], digit_order: 
     groups: dict[tuple[str, str], list[int]] = {}
     for row, prediction in zip(rows, predictions):
         kind = "truncation" if has_truncation_distractor(row, digit_order) else "other"
-        for difficulty in ("all", str(row["metadata"].get("difficulty", "all"))):
-            cell = groups.setdefault((kind, difficulty), [0, 0])
+        difficulty = row["metadata"].get("difficulty")
+        for group in ("all",) if difficulty is None else ("all", str(difficulty)):
+            cell = groups.setdefault((kind, group), [0, 0])
             cell[0] += bool(prediction["correct"])
             cell[1] += 1
     return {f"{kind}/{difficulty}": {"acc": 100.0 * hits / total, "correct": hits, "total": total}
