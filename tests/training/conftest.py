@@ -142,3 +142,18 @@ def start_atomlm():
 def wait_for_train_step():
     """`wait_for_train_step(run_dir, step, process)` polls metrics.jsonl until that step is recorded."""
     return wait_until_train_step
+
+
+def train_losses(run_dir):
+    """The training losses a run's metrics.jsonl recorded, in step order."""
+    from atomlm.training.metrics import read_metrics
+
+    return [r["loss"] for r in read_metrics(Path(run_dir) / "metrics.jsonl") if r["kind"] == "train"]
+
+
+def final_weights(run_dir):
+    """The model state dict of a run's latest checkpoint."""
+    import torch
+
+    pointer = (Path(run_dir) / "checkpoints" / "latest").read_text().strip()
+    return torch.load(Path(run_dir) / "checkpoints" / pointer / "model.pt", weights_only=True)

@@ -11,6 +11,8 @@ import torch
 
 from atomlm.training.metrics import read_metrics
 
+from .conftest import final_weights, train_losses
+
 ARITHMETIC_ONLY = {
     "name": "arithmetic-only",
     "phases": [
@@ -31,15 +33,6 @@ def _train_args(root, out, workers: int) -> list[str]:
     return ["train", "--config", "smoke", "--out", str(out), "--max-steps", "10", "--no-progress", *overrides]
 
 
-def _train_losses(run_dir):
-    return [r["loss"] for r in read_metrics(run_dir / "metrics.jsonl") if r["kind"] == "train"]
-
-
-def _final_weights(run_dir):
-    pointer = (run_dir / "checkpoints" / "latest").read_text().strip()
-    return torch.load(run_dir / "checkpoints" / pointer / "model.pt", weights_only=True)
-
-
 @pytest.fixture(scope="module")
 def streamed_run(tmp_path_factory, atomlm):
     """An uninterrupted streamed run with one worker process."""
@@ -56,7 +49,7 @@ def test_streamed_run_trains_and_validates_without_building_shards(streamed_run)
     assert "streamed, its rows generated while training runs by 1 worker process on each rank" in log
     assert "no shards are built" in log and not (streamed_run / "shards").exists()
     assert "parameters 2,738,880" in log  # the smoke preset's model
-    losses = _train_losses(run_dir)
+    losses = train_losses(run_dir)
     assert len(losses) == 10 and sum(losses[-3:]) < sum(losses[:3]) - 3 * 1.0, losses
     evals = [r for r in read_metrics(run_dir / "metrics.jsonl") if r["kind"] == "eval"]
     assert [r["step"] for r in evals] == [5, 10] and all(r["val_loss"] > 0 for r in evals)
@@ -69,12 +62,12 @@ def test_interrupted_streamed_run_resumes_exactly_with_another_worker_count(stre
     wait_for_train_step(stopped, 2, process)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 143, (tmp_path / "stderr.txt").read_text()[-3000:]
-    assert 2 <= len(_train_losses(stopped)) < 10
+    assert 2 <= len(train_losses(stopped)) < 10
     again = atomlm(_train_args(streamed_run, stopped, workers=0) + ["--resume"])
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resumed from" in again.stderr
-    assert _train_losses(stopped) == _train_losses(streamed_run / "run")  # exact, not approximate
-    reference, continued = _final_weights(streamed_run / "run"), _final_weights(stopped)
+    assert train_losses(stopped) == train_losses(streamed_run / "run")  # exact, not approximate
+    reference, continued = final_weights(streamed_run / "run"), final_weights(stopped)
     assert all(torch.equal(reference[name], continued[name]) for name in reference)
 
 

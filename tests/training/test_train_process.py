@@ -12,14 +12,7 @@ import torch
 
 from atomlm.training.metrics import read_metrics
 
-
-def _train_losses(run_dir):
-    return [r["loss"] for r in read_metrics(run_dir / "metrics.jsonl") if r["kind"] == "train"]
-
-
-def _final_weights(run_dir):
-    pointer = (run_dir / "checkpoints" / "latest").read_text().strip()
-    return torch.load(run_dir / "checkpoints" / pointer / "model.pt", weights_only=True)
+from .conftest import final_weights, train_losses
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +27,7 @@ def baseline(tmp_path_factory, atomlm, make_config):
 
 def test_run_lowers_loss_and_writes_its_directory(baseline):
     run_dir, _ = baseline
-    losses = _train_losses(run_dir)
+    losses = train_losses(run_dir)
     assert len(losses) == 12
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.5, losses
     for name in ("config.json", "metrics.jsonl", "train_log.txt", "plot.png", "checkpoints/latest"):
@@ -57,12 +50,12 @@ def test_killed_run_resumes_to_the_same_losses_and_weights(baseline, tmp_path, a
     process.send_signal(signal.SIGKILL)
     assert process.wait() == -signal.SIGKILL
     assert (resumed / "checkpoints" / "latest").read_text().strip() == "step_000004"
-    assert 5 <= len(_train_losses(resumed)) < 8  # steps after the checkpoint ran and are lost
+    assert 5 <= len(train_losses(resumed)) < 8  # steps after the checkpoint ran and are lost
     again = atomlm(["train", "--config", str(config), "--out", str(resumed), "--resume", "--no-progress"])
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resumed from" in again.stderr and "step 4" in again.stderr
-    assert _train_losses(resumed) == _train_losses(run_dir)  # exact, not approximate
-    reference, continued = _final_weights(run_dir), _final_weights(resumed)
+    assert train_losses(resumed) == train_losses(run_dir)  # exact, not approximate
+    reference, continued = final_weights(run_dir), final_weights(resumed)
     assert all(torch.equal(reference[name], continued[name]) for name in reference)
 
 
@@ -114,8 +107,8 @@ def test_torchrun_two_processes_equal_one_process_with_accumulation(tmp_path, at
     log = (tmp_path / "two" / "train_log.txt").read_text()
     assert "accumulation 1" in log and "world size 2" in log and log.count("parameters") == 1  # rank 0 only
     assert [r["step"] for r in read_metrics(tmp_path / "two" / "metrics.jsonl")] == [1, 2, 3, 4]
-    torch.testing.assert_close(_train_losses(tmp_path / "two"), _train_losses(tmp_path / "one"), rtol=1e-5, atol=1e-6)
-    one, two = _final_weights(tmp_path / "one"), _final_weights(tmp_path / "two")
+    torch.testing.assert_close(train_losses(tmp_path / "two"), train_losses(tmp_path / "one"), rtol=1e-5, atol=1e-6)
+    one, two = final_weights(tmp_path / "one"), final_weights(tmp_path / "two")
     for name in one:
         torch.testing.assert_close(two[name], one[name], rtol=1e-5, atol=1e-6, msg=name)
 
@@ -167,7 +160,7 @@ def test_smoke_preset_trains_full_model(tmp_path, atomlm, shard_cache):
     ])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "parameters 2,738,880" in result.stderr and "total steps 16" in result.stderr
-    losses = _train_losses(tmp_path / "run")
+    losses = train_losses(tmp_path / "run")
     assert len(losses) == 16 and sum(losses[-3:]) < sum(losses[:3]) - 3 * 1.0, losses
 
 
@@ -185,8 +178,8 @@ def test_init_from_continues_from_another_runs_weights(baseline, tmp_path, atoml
     result = atomlm(["train", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"initialised from {run_dir}" in (tmp_path / "run" / "train_log.txt").read_text()
-    first_loss = _train_losses(tmp_path / "run")[0]
-    assert first_loss < _train_losses(run_dir)[0] - 0.5  # starts where the other run ended, not from scratch
+    first_loss = train_losses(tmp_path / "run")[0]
+    assert first_loss < train_losses(run_dir)[0] - 0.5  # starts where the other run ended, not from scratch
 
     wider = make_config(tmp_path / "wider.json", model={"init_from": str(run_dir), "overrides": {"hidden_size": 32}})
     result = atomlm(["train", "--config", str(wider), "--out", str(tmp_path / "bad"), "--no-progress"])
@@ -235,7 +228,7 @@ def test_earlier_run_without_a_checkpoint_starts_again(tmp_path, atomlm, make_co
     (run_dir / "metrics.jsonl").write_text('{"kind": "train", "step": 1, "loss": 9.0}\n')  # died before step 4
     result = atomlm(["train", "--config", str(config), "--out", str(run_dir), "--no-progress"])
     assert result.returncode == 0, result.stderr[-3000:]
-    assert len(_train_losses(run_dir)) == 2 and _train_losses(run_dir)[0] != 9.0
+    assert len(train_losses(run_dir)) == 2 and train_losses(run_dir)[0] != 9.0
 
 
 def test_sigterm_saves_a_checkpoint_and_resume_continues_exactly(baseline, tmp_path, atomlm, start_atomlm,
@@ -247,7 +240,7 @@ def test_sigterm_saves_a_checkpoint_and_resume_continues_exactly(baseline, tmp_p
     wait_for_train_step(stopped, 5, process)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 143
-    steps = len(_train_losses(stopped))
+    steps = len(train_losses(stopped))
     checkpoint = stopped / "checkpoints" / f"step_{steps:06d}"
     assert steps in (5, 6, 7)  # the checkpoint is the signal's, not the every-4-steps one
     assert (stopped / "checkpoints" / "latest").read_text().strip() == checkpoint.name
@@ -257,8 +250,8 @@ def test_sigterm_saves_a_checkpoint_and_resume_continues_exactly(baseline, tmp_p
     )
     again = atomlm(["train", "--config", str(config), "--out", str(stopped), "--resume", "--no-progress"])
     assert again.returncode == 0, again.stderr[-3000:]
-    assert _train_losses(stopped) == _train_losses(run_dir)
-    reference, continued = _final_weights(run_dir), _final_weights(stopped)
+    assert train_losses(stopped) == train_losses(run_dir)
+    reference, continued = final_weights(run_dir), final_weights(stopped)
     assert all(torch.equal(reference[name], continued[name]) for name in reference)
 
 
@@ -288,7 +281,7 @@ def test_a_signal_to_one_torchrun_rank_stops_every_rank_after_the_same_step(tmp_
     os.kill(_torchrun_worker_pid(process.pid, rank=1), signal.SIGINT)  # rank 0 never sees a signal
     process.wait(timeout=120)
     stderr = (tmp_path / "stderr.txt").read_text()
-    steps = len(_train_losses(run_dir))
+    steps = len(train_losses(run_dir))
     checkpoint = run_dir / "checkpoints" / f"step_{steps:06d}"
     assert 3 <= steps < 40, stderr[-3000:]
     assert f"atomlm train: interrupted by SIGINT after step {steps}; checkpoint {checkpoint}; continue" in stderr
