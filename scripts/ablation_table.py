@@ -35,9 +35,9 @@ class Variant:
     all_seeds: bool = False
 
     @property
-    def tokenizer_name(self) -> str | None:
-        default = (self.digit_order, self.number_marker) == ("lsd", "none")
-        return None if default else f"{self.digit_order}-{self.number_marker}"
+    def tokenizer_name(self) -> str:
+        # Always explicit: the default tokenizer asset (now with the marker) is not the ablations' base.
+        return f"{self.digit_order}-{self.number_marker}"
 
 
 VARIANTS = [
@@ -66,9 +66,7 @@ def run(command: list[str], log: Path) -> None:
         raise SystemExit(f"ablation_table: step failed (exit {result.returncode}); see {log}")
 
 
-def train_tokenizer(variant: Variant, out: Path, log: Path) -> str | None:
-    if variant.tokenizer_name is None:
-        return None
+def train_tokenizer(variant: Variant, out: Path, log: Path) -> str:
     directory = out / "tokenizers" / variant.tokenizer_name
     if not (directory / "tokenizer.json").is_file():
         run(atomlm("tokenizer", "train", "--out", str(directory), "--force", "--digit-order", variant.digit_order,
@@ -76,11 +74,10 @@ def train_tokenizer(variant: Variant, out: Path, log: Path) -> str | None:
     return str(directory)
 
 
-def train_command(variant: Variant, seed: int, run_dir: Path, tokenizer: str | None, args) -> list[str]:
+def train_command(variant: Variant, seed: int, run_dir: Path, tokenizer: str, args) -> list[str]:
     settings = [f"run.seed={seed}", *args.set]
     settings += [f"model.{flag}={json.dumps(value)}" for flag, value in variant.model_flags.items()]
-    if tokenizer is not None:
-        settings.append(f"data.tokenizer_dir={json.dumps(tokenizer)}")
+    settings.append(f"data.tokenizer_dir={json.dumps(tokenizer)}")
     command = atomlm("train", "--config", args.preset, "--out", str(run_dir), "--max-steps", str(args.steps),
                      "--no-progress")
     for setting in settings:
