@@ -323,3 +323,29 @@ def test_resume_refuses_shards_that_changed_since_the_run_started(baseline, tmp_
                      "--no-progress"])
     assert result.returncode == 2, result.stderr[-3000:]
     assert f"atomlm train: error: --resume: the shards in {shard_dir} are not those this run trained on" in result.stderr
+
+
+def test_stop_after_minutes_ends_each_segment_with_a_checkpoint_and_resume_is_exact(baseline, tmp_path, atomlm):
+    run_dir, config = baseline
+    segmented = tmp_path / "run"
+    # 0 minutes: every process stops after its first step, with a checkpoint, exit status 0.
+    for step in (1, 2):
+        resume = ["--resume"] if step > 1 else []
+        part = atomlm(["train", "--config", str(config), "--out", str(segmented), "--no-progress",
+                       "--stop-after-minutes", "0", *resume])
+        assert part.returncode == 0, part.stderr[-3000:]
+        assert f"stopped after step {step} of 12" in part.stderr and "continue with --resume" in part.stderr
+        assert (segmented / "checkpoints" / "latest").read_text().strip() == f"step_{step:06d}"
+    rest = atomlm(["train", "--config", str(config), "--out", str(segmented), "--resume", "--no-progress"])
+    assert rest.returncode == 0, rest.stderr[-3000:]
+    assert "stopped after" not in rest.stderr
+    assert train_losses(segmented) == train_losses(run_dir)  # the schedule is the full run's
+    reference, continued = final_weights(run_dir), final_weights(segmented)
+    assert all(torch.equal(reference[name], continued[name]) for name in reference)
+
+
+def test_negative_stop_after_minutes_is_refused(baseline, tmp_path, atomlm):
+    _, config = baseline
+    result = atomlm(["train", "--config", str(config), "--out", str(tmp_path / "run"), "--stop-after-minutes", "-1"])
+    assert result.returncode == 2 and "--stop-after-minutes" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -29,6 +30,12 @@ def register(subparsers) -> None:
         "(WANDB_MODE=offline keeps the run local); needs the report extra; default: run.report_to (none)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs and metrics still written)")
+    parser.add_argument(
+        "--stop-after-minutes", type=float, default=None, metavar="M",
+        help="stop early, with a checkpoint and exit status 0, after the first step that finds M minutes passed "
+        "since this process started (e.g. a GPU job's time limit); --resume continues exactly, the learning-rate "
+        "schedule is the full run's",
+    )
     parser.set_defaults(handler=run_train)
 
 
@@ -36,8 +43,11 @@ def run_train(args) -> int:
     """Load the config (every field type-checked before anything is written) and train; a bad
     config, checkpoint or data set raises a `UserError`, printed as one line by `atomlm.cli`.
     SIGINT/SIGTERM end the run after a checkpoint, with exit status 130/143."""
+    from atomlm.errors import UserError
     from atomlm.training.config import apply_overrides, load_config
 
+    if args.stop_after_minutes is not None and args.stop_after_minutes < 0:
+        raise UserError(f"--stop-after-minutes: expected a number of minutes >= 0, got {args.stop_after_minutes:g}")
     config = load_config(args.config)
     assignments = list(args.set)
     if args.max_steps is not None:
@@ -51,7 +61,8 @@ def run_train(args) -> int:
     from atomlm.training.loop import train  # torch: only once the config is known to be good
 
     try:
-        train(config, args.out, resume=args.resume, progress=not args.no_progress)
+        record = train(config, args.out, resume=args.resume, progress=not args.no_progress,
+                       stop_after_minutes=args.stop_after_minutes)
     except TrainingInterrupted as stop:
         if stop.announce:
             print(f"atomlm train: {stop}", file=sys.stderr)
@@ -59,4 +70,7 @@ def run_train(args) -> int:
     except BuildInterrupted as stop:  # rank 0 building the shards on first use
         print(f"atomlm train: {stop}", file=sys.stderr)
         return stop.exit_code
+    if record.get("stopped_early") and os.environ.get("RANK", "0") == "0":  # said once under torchrun
+        print(f"atomlm train: stopped after step {record['steps']} of {config.optim.max_steps} "
+              f"(--stop-after-minutes {args.stop_after_minutes:g}); continue with --resume", file=sys.stderr)
     return 0

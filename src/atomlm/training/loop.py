@@ -61,14 +61,24 @@ class NonFiniteLossError(UserError):
     """The loss became NaN or inf; the run stops and keeps its last good checkpoint."""
 
 
-def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = True) -> dict:
-    """Train (or continue with `resume`) a model into `run_dir`; returns the final record."""
+def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = True,
+          stop_after_minutes: float | None = None) -> dict:
+    """Train (or continue with `resume`) a model into `run_dir`; returns the final record.
+
+    `stop_after_minutes`: end this process's share of the run early, after the first step that
+    finds that many minutes passed since it started, with a checkpoint (the record then has
+    `"stopped_early": True`); `--resume` continues exactly. The schedule is the full run's."""
     context = distributed.init_distributed(config.run.device, config.run.distributed_timeout_minutes)
     try:
         with contextlib.closing(Trainer(config, Path(run_dir), resume, context, progress=progress)) as trainer:
-            return trainer.fit()
+            return trainer.fit(stop_after_minutes)
     finally:
         distributed.shutdown(context)
+
+
+# What `fit` passes through `max_over_ranks` when its time budget is spent: below the numbers of
+# the stop signals (SIGINT 2, SIGTERM 15), so a signal on any rank wins, and above 0 (nothing).
+TIME_UP = 1
 
 
 @dataclass
@@ -209,8 +219,9 @@ class Trainer:
             wandb_run_id=results.get("wandb_run_id"),
         )
 
-    def fit(self) -> dict:
-        """Run the steps from `state.step` to `optim.max_steps`; returns the final record.
+    def fit(self, stop_after_minutes: float | None = None) -> dict:
+        """Run the steps from `state.step` to `optim.max_steps` (or until `stop_after_minutes`,
+        see `train`); returns the final record.
 
         The losses are checked (`check_losses`, the one wait for the device) at every logged step
         (every `run.log_every`, and the last) and before each evaluation and checkpoint."""
@@ -243,7 +254,15 @@ class Trainer:
                     checkpoint = self.save_checkpoint()
                     last_checkpoint_time = time.time()
                 window_started += time.perf_counter() - paused  # evaluating and saving are not training
-                stop_signal = distributed.max_over_ranks(stop.received, self.context)
+                out_of_time = stop_after_minutes is not None and time.time() - self.started >= 60 * stop_after_minutes
+                # One collective for both reasons to stop: a signal number, or TIME_UP (below any signal).
+                stop_signal = distributed.max_over_ranks(stop.received or (TIME_UP if out_of_time else 0), self.context)
+                if stop_signal == TIME_UP and state.step < total:
+                    self.recorder.log(f"--stop-after-minutes {stop_after_minutes:g} reached: stopping after step "
+                                      f"{state.step} of {total}; continue with --resume")
+                    checkpoint or self.save_checkpoint()
+                    distributed.barrier(self.context)
+                    return self._finish(stopped_early=True)
                 if stop_signal and state.step < total:
                     self.recorder.log(f"{signal.Signals(stop_signal).name} received: stopping after step {state.step}")
                     checkpoint = checkpoint or self.save_checkpoint()
@@ -388,13 +407,13 @@ class Trainer:
             "wandb_run_id": state.wandb_run_id,
         }
 
-    def _finish(self) -> dict:
-        record = self.record()
+    def _finish(self, stopped_early: bool = False) -> dict:
+        record = {**self.record(), "stopped_early": stopped_early}
         if self.context.is_main:
             plot = plot_metrics(self.recorder.metrics_path, self.run_dir / PLOT_FILE)
             record["plot_path"] = str(plot) if plot else None
             self.recorder.log(
-                f"done: {record['steps']} steps, {record['tokens_seen']:,} tokens, final loss {record['final_loss']}, "
+                f"{'stopped early' if stopped_early else 'done'}: {record['steps']} steps, {record['tokens_seen']:,} tokens, final loss {record['final_loss']}, "
                 f"wall {record['wall_time_s']:.1f}s, plot {record['plot_path']}"
             )
         return record

@@ -1,0 +1,64 @@
+"""scripts/long_run.py: segments, an export scored and saved after each, git commits of the state,
+and a lost run directory continued exactly from the committed state."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from atomlm.evaluation.arithmark_generator import SHIPPED_FILE
+
+from .conftest import final_weights, process_env, train_losses
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "long_run.py"
+
+
+def git(repo: Path, *arguments: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *arguments], capture_output=True, text=True, check=True).stdout
+
+
+def test_long_run_commits_each_export_and_continues_from_the_state_alone(tmp_path, atomlm, make_config):
+    config = make_config(tmp_path / "tiny.json", optim={"max_steps": 4}, run={"checkpoint_every_steps": 0})
+    reference = tmp_path / "reference"
+    uninterrupted = atomlm(["train", "--config", str(config), "--out", str(reference), "--no-progress"])
+    assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
+
+    lines = SHIPPED_FILE.read_text(encoding="utf-8").splitlines()
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("\n".join(lines[:4] + lines[1250:1252] + lines[2000:2002]) + "\n")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    git(repo, "config", "user.email", "test@example.com")
+    git(repo, "config", "user.name", "test")
+    state, run = repo / "long_run", tmp_path / "run"
+
+    def long_run(*extra: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, str(SCRIPT), "--config", str(config), "--run", str(run), "--state", str(state),
+                   "--export-every-minutes", "0", "--data-path", str(rows), "--commit", *extra]
+        return subprocess.run(command, capture_output=True, text=True, env=process_env(), timeout=600)
+
+    first = long_run("--segments", "2")  # 0 minutes: one step per segment
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    exports = [json.loads(line) for line in (state / "exports.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in exports] == [1, 2]
+    assert all(0 <= e["acc"] <= 100 and e["tokens"] > 0 for e in exports)
+    assert json.loads((state / "checkpoint" / "meta.json").read_text())["step"] == 2
+    assert (state / "best" / "model.safetensors").is_file() and (state / "curve.png").stat().st_size > 0
+    assert len(git(repo, "log", "--oneline").splitlines()) == 2
+    assert git(repo, "status", "--porcelain") == ""  # everything resuming needs is committed
+
+    shutil.rmtree(run)  # the machine is replaced: only the committed state survives
+    rest = long_run()
+    assert rest.returncode == 0, rest.stdout[-2000:] + rest.stderr[-2000:]
+    assert "restored step 2" in rest.stdout
+    exports = [json.loads(line) for line in (state / "exports.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in exports] == [1, 2, 3, 4]
+    assert sum(e["best"] for e in exports) >= 1
+    assert len(git(repo, "log", "--oneline").splitlines()) == 4
+    assert train_losses(state) == train_losses(reference)  # exactly the uninterrupted run
+    expected, continued = final_weights(reference), final_weights(run)
+    assert all(torch.equal(expected[name], continued[name]) for name in expected)
