@@ -43,10 +43,28 @@ def test_inconsistent_head_counts_are_rejected():
 
 
 def test_xsa_projection_is_orthogonal_to_own_value():
-    y, v = torch.randn(2, 4, 7, 16), torch.randn(2, 4, 7, 16)
+    y, v = torch.randn(2, 4, 7, 16), torch.randn(2, 2, 7, 16)
     z = exclusive_self_attention(y, v, 1e-6)
-    assert (z * v).sum(-1).abs().max() < 1e-4
+    assert (z * v.repeat_interleave(2, dim=1)).sum(-1).abs().max() < 1e-4
     assert not torch.allclose(z, y)
+
+
+def test_xsa_forward_and_hand_written_backward_match_autograd_under_gqa():
+    """The fused XSA (KV heads broadcast over their query-head group) against the plain formula
+    on repeated values, differentiated by autograd."""
+    torch.manual_seed(0)
+    y = torch.randn(2, 4, 5, 8, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(2, 2, 5, 8, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(2, 4, 5, 8, dtype=torch.float64)
+    (exclusive_self_attention(y, v, 1e-6) * upstream).sum().backward()
+    fused = (y.grad.clone(), v.grad.clone())
+    y.grad = v.grad = None
+    repeated = v.repeat_interleave(2, dim=1)
+    coefficient = (y * repeated).sum(-1, keepdim=True) / (repeated.pow(2).sum(-1, keepdim=True) + 1e-6)
+    reference = y - coefficient * repeated
+    (reference * upstream).sum().backward()
+    assert torch.allclose(exclusive_self_attention(y, v, 1e-6), reference, atol=1e-5)
+    assert torch.allclose(fused[0], y.grad, atol=1e-5) and torch.allclose(fused[1], v.grad, atol=1e-5)
 
 
 def test_xsa_inside_the_model(tiny_model, tokenizer):
