@@ -1,11 +1,14 @@
-"""Train and score every arithmetic-feature ablation at equal budget; write the table and a bar chart.
+"""Train and score the variants of a study at equal token budget; write the table and a bar chart.
 
     python scripts/ablation_table.py --out runs/ablations --tokens 10e6 [--preset cpu] [--set optim.lr=3e-3 ...]
+    python scripts/ablation_table.py --study recipes --out runs/recipes --tokens 20e6
 
-Each variant is one `atomlm` command line (printed, and written beside the table), trained on the
-same curriculum for the same number of steps with the same seed policy: full Atom; no digit
-reversal (msd tokenizer); no place ids; no role ids; no XSA; full + the number-end marker. The
-full model and the marker variant run with every seed in --seeds, the others with the first.
+A study (`scripts/studies/*.json`) names a base tokenizer and its variants: each a tokenizer
+change, `--set` overrides, and whether it runs with every seed in --seeds (the others run with
+the first). `features` (the default) is the arithmetic-feature ablation: full Atom; no digit
+reversal (msd tokenizer); no place ids; no role ids; no XSA; full + the number-end marker.
+`recipes` compares training recipes of the `cpu` preset. Each run is one `atomlm` command line
+(printed, and written beside the table); steps are --tokens over the variant's tokens per step.
 
 Every step is skipped when its output exists, so the script resumes after an interruption (a
 training run continues from its last checkpoint with --resume). Scores: ArithMark 2.0-compatible
@@ -25,13 +28,16 @@ from pathlib import Path
 from statistics import mean
 
 
+STUDIES = Path(__file__).resolve().parent / "studies"
+
+
 @dataclass(frozen=True)
 class Variant:
     name: str
     description: str
     digit_order: str = "lsd"
     number_marker: str = "none"
-    model_flags: dict = field(default_factory=dict)
+    settings: tuple[str, ...] = ()  # `--set` overrides of this variant
     all_seeds: bool = False
 
     @property
@@ -40,14 +46,27 @@ class Variant:
         return f"{self.digit_order}-{self.number_marker}"
 
 
-VARIANTS = [
-    Variant("full", "Atom (place + role + XSA, LSD-first digits)", all_seeds=True),
-    Variant("no-reversal", "digits as written (msd tokenizer)", digit_order="msd"),
-    Variant("no-place", "no place ids", model_flags={"use_place_ids": False}),
-    Variant("no-role", "no role ids", model_flags={"use_role_ids": False}),
-    Variant("no-xsa", "no exclusive self attention", model_flags={"use_xsa": False}),
-    Variant("marker-end", "full + <|number_end|> after every number", number_marker="end", all_seeds=True),
-]
+@dataclass(frozen=True)
+class Study:
+    title: str
+    variants: tuple[Variant, ...]
+
+
+def load_study(name_or_path: str) -> Study:
+    """A study file: a title, the base tokenizer, and variants (name, description, optional
+    `tokenizer` fields that differ from the base, `settings` overrides, `all_seeds`)."""
+    path = Path(name_or_path) if name_or_path.endswith(".json") else STUDIES / f"{name_or_path}.json"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in STUDIES.glob("*.json")))
+        raise SystemExit(f"ablation_table: --study {name_or_path}: no such study file (shipped: {known})")
+    data = json.loads(path.read_text())
+    base = data.get("tokenizer", {})
+    variants = tuple(
+        Variant(v["name"], v["description"], settings=tuple(v.get("settings", ())), all_seeds=v.get("all_seeds", False),
+                **{**base, **v.get("tokenizer", {})})
+        for v in data["variants"]
+    )
+    return Study(data["title"], variants)
 
 
 def atomlm(*arguments: str) -> list[str]:
@@ -74,12 +93,18 @@ def train_tokenizer(variant: Variant, out: Path, log: Path) -> str:
     return str(directory)
 
 
+def steps_for(variant: Variant, args) -> int:
+    """Steps that give --tokens with this variant's batch and sequence length."""
+    from atomlm.training.config import apply_overrides, load_config
+
+    config = apply_overrides(load_config(args.preset), [*args.set, *variant.settings])
+    return max(1, round(args.tokens / (config.optim.global_batch_size * config.data.seq_len)))
+
+
 def train_command(variant: Variant, seed: int, run_dir: Path, tokenizer: str, args) -> list[str]:
-    settings = [f"run.seed={seed}", *args.set]
-    settings += [f"model.{flag}={json.dumps(value)}" for flag, value in variant.model_flags.items()]
-    settings.append(f"data.tokenizer_dir={json.dumps(tokenizer)}")
-    command = atomlm("train", "--config", args.preset, "--out", str(run_dir), "--max-steps", str(args.steps),
-                     "--no-progress")
+    settings = [f"run.seed={seed}", *args.set, *variant.settings, f"data.tokenizer_dir={json.dumps(tokenizer)}"]
+    command = atomlm("train", "--config", args.preset, "--out", str(run_dir), "--max-steps",
+                     str(steps_for(variant, args)), "--no-progress")
     for setting in settings:
         command += ["--set", setting]
     return command
@@ -103,7 +128,7 @@ def run_variant(variant: Variant, seed: int, args, log: Path) -> dict:
     arithmark, exact = out / "results" / f"{label}-arithmark.json", out / "results" / f"{label}-exact-match.json"
     command = train_command(variant, seed, run_dir, tokenizer, args)
     if not model_dir.is_dir():
-        if trained_steps(run_dir) < args.steps:
+        if trained_steps(run_dir) < steps_for(variant, args):
             resume = ["--resume"] if (run_dir / "checkpoints" / "latest").is_file() else []
             run(command + resume, log)
         run(atomlm("export", "--checkpoint", str(run_dir), "--out", str(model_dir), "--overwrite"), log)
@@ -114,6 +139,7 @@ def run_variant(variant: Variant, seed: int, args, log: Path) -> dict:
         run(atomlm("eval", "exact-match", "--model", str(model_dir), "--output", str(exact), *data), log)
     scored, generated = json.loads(arithmark.read_text()), json.loads(exact.read_text())
     difficulty = scored["breakdowns"].get("difficulty", {})
+    record = json.loads((model_dir / "training_record.json").read_text())
     return {
         "variant": variant.name, "seed": seed, "command": shlex.join(["atomlm", *command[3:]]),
         "acc": scored["results"]["arithmark_2.0"]["acc"],
@@ -121,17 +147,19 @@ def run_variant(variant: Variant, seed: int, args, log: Path) -> dict:
         "truncation_rows": scored.get("truncation_distractors", {}).get("truncation/all", {}).get("acc"),
         "other_rows": scored.get("truncation_distractors", {}).get("other/all", {}).get("acc"),
         "exact_match": generated["acc"],
+        "train_minutes": record["wall_time_s"] / 60,
     }
 
 
 COLUMNS = [("acc", "acc"), ("easy", "easy"), ("medium", "medium"), ("hard", "hard"),
-           ("truncation_rows", "truncation rows"), ("other_rows", "other rows"), ("exact_match", "exact match")]
+           ("truncation_rows", "truncation rows"), ("other_rows", "other rows"), ("exact_match", "exact match"),
+           ("train_minutes", "train min")]
 
 
-def summarise(results: list[dict]) -> list[dict]:
+def summarise(study: Study, results: list[dict]) -> list[dict]:
     """One row per variant: the mean over seeds and the spread (max - min) of acc."""
     rows = []
-    for variant in VARIANTS:
+    for variant in study.variants:
         runs = [r for r in results if r["variant"] == variant.name]
         if not runs:
             continue
@@ -144,9 +172,10 @@ def summarise(results: list[dict]) -> list[dict]:
     return rows
 
 
-def markdown(rows: list[dict], results: list[dict], args) -> str:
-    lines = [f"Ablations at equal budget: {args.steps} steps of the `{args.preset}` preset "
-             f"({args.tokens / 1e6:.1f}M tokens per run), seeds {args.seeds}; extra settings: {args.set or 'none'}.",
+def markdown(study: Study, rows: list[dict], results: list[dict], args) -> str:
+    lines = [f"{study.title}: {args.tokens / 1e6:.1f}M tokens per run from the `{args.preset}` preset, "
+             f"seeds {args.seeds}; extra settings: {args.set or 'none'}. Train min: the run's training wall "
+             "time on its machine (runs of one table share the machine alike).",
              "", "| variant | seeds | " + " | ".join(title for _, title in COLUMNS) + " | acc spread |",
              "|---|---|" + "---|" * len(COLUMNS) + "---|"]
     for row in rows:
@@ -157,7 +186,7 @@ def markdown(rows: list[dict], results: list[dict], args) -> str:
     return "\n".join(lines)
 
 
-def bar_chart(rows: list[dict], path: Path) -> None:
+def bar_chart(study: Study, rows: list[dict], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -171,9 +200,10 @@ def bar_chart(rows: list[dict], path: Path) -> None:
         axis.bar([i + offset * width for i in range(len(rows))], values, width, label=label)
     axis.set_xticks([i + width * (len(keys) - 1) / 2 for i in range(len(rows))], [row["variant"] for row in rows])
     axis.set_ylabel("ArithMark 2.0-compatible acc (%)")
-    axis.set_ylim(0, 100)
-    axis.legend(ncols=len(keys), fontsize=8, loc="upper right")
-    axis.set_title("Ablations at equal budget (mean over seeds)")
+    axis.set_ylim(0, 112)  # the legend sits above the 100 line, clear of the bars
+    axis.set_yticks(range(0, 101, 20))
+    axis.legend(ncols=len(keys), fontsize=8, loc="upper center")
+    axis.set_title(f"{study.title} (mean over seeds)")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
@@ -182,35 +212,37 @@ def bar_chart(rows: list[dict], path: Path) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="directory for tokenizers, runs, models and results")
+    parser.add_argument("--study", default="features",
+                        help="study file, or a shipped one in scripts/studies: features (default), recipes")
     parser.add_argument("--tokens", type=float, default=10e6, help="training tokens per run (default 10M)")
     parser.add_argument("--preset", default="cpu", help="training preset the runs start from (default cpu)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1],
                         help="seeds of the full model and the marker variant; the others use the first (default 0 1)")
     parser.add_argument("--only", nargs="+", default=None, metavar="VARIANT",
-                        help=f"run only these variants (of {', '.join(v.name for v in VARIANTS)})")
+                        help="run only these variants of the study")
     parser.add_argument("--data-path", type=Path, default=None,
                         help="ArithMark file to score on (default: the shipped 2,500-row compatible set)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                         help="extra config override for every run, e.g. --set optim.lr=3e-3 (repeatable)")
     args = parser.parse_args(argv)
 
-    from atomlm.training.config import load_config
-
-    preset = load_config(args.preset)
-    tokens_per_step = preset.optim.global_batch_size * preset.data.seq_len
-    args.steps = max(1, round(args.tokens / tokens_per_step))
+    study = load_study(args.study)
+    unknown = set(args.only or ()) - {v.name for v in study.variants}
+    if unknown:
+        parser.error(f"--only: {', '.join(sorted(unknown))} not in the study "
+                     f"({', '.join(v.name for v in study.variants)})")
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "ablation_log.txt"
     results = []
-    for variant in VARIANTS:
+    for variant in study.variants:
         if args.only and variant.name not in args.only:
             continue
         for seed in args.seeds if variant.all_seeds else args.seeds[:1]:
             results.append(run_variant(variant, seed, args, log))
-    rows = summarise(results)
+    rows = summarise(study, results)
     (args.out / "ablation_results.json").write_text(json.dumps({"runs": results, "summary": rows}, indent=2) + "\n")
-    (args.out / "ablation_table.md").write_text(markdown(rows, results, args))
-    bar_chart(rows, args.out / "ablation_table.png")
+    (args.out / "ablation_table.md").write_text(markdown(study, rows, results, args))
+    bar_chart(study, rows, args.out / "ablation_table.png")
     print((args.out / "ablation_table.md").read_text())
     return 0
 

@@ -34,3 +34,30 @@ def test_marker_variant_table_and_resume(tmp_path):
 
     second = subprocess.run(command, capture_output=True, text=True, env=env)
     assert second.returncode == 0 and "$ atomlm" not in second.stdout  # every step was already done
+
+
+def test_every_shipped_study_resolves_to_valid_runs(tmp_path):
+    """Each variant of each shipped study gives a config that loads (types checked) and a
+    curriculum that exists, so a study never fails hours into its table."""
+    from types import SimpleNamespace
+
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import ablation_table
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    from atomlm.data.curriculum import load_curriculum
+    from atomlm.training.config import apply_overrides, load_config
+
+    repo = SCRIPT.parents[1]
+    for study_file in sorted((SCRIPT.parent / "studies").glob("*.json")):
+        study = ablation_table.load_study(study_file.stem)
+        assert len({v.name for v in study.variants}) == len(study.variants) > 1
+        args = SimpleNamespace(preset="cpu", set=[], tokens=20e6)
+        for variant in study.variants:
+            assert variant.digit_order in ("lsd", "msd") and variant.number_marker in ("none", "end", "length")
+            config = apply_overrides(load_config("cpu"), list(variant.settings))
+            curriculum = config.data.curriculum
+            load_curriculum(str(repo / curriculum) if curriculum.endswith(".json") else curriculum)
+            steps = ablation_table.steps_for(variant, args)
+            assert abs(steps * config.optim.global_batch_size * config.data.seq_len - 20e6) < 1e5
