@@ -55,7 +55,7 @@ def test_every_shipped_study_resolves_to_valid_runs(tmp_path):
         assert len({v.name for v in study.variants}) == len(study.variants) > 1
         args = SimpleNamespace(preset="cpu", set=[], tokens=20e6)
         for variant in study.variants:
-            assert variant.digit_order in ("lsd", "msd") and variant.number_marker in ("none", "end", "length")
+            assert variant.digit_order in ("lsd", "msd") and variant.number_marker in ("none", "end")
             config = apply_overrides(load_config("cpu"), list(variant.settings))
             curriculum = config.data.curriculum
             load_curriculum(str(repo / curriculum) if curriculum.endswith(".json") else curriculum)
