@@ -260,7 +260,8 @@ class Trainer:
                 if stop_signal == TIME_UP and state.step < total:
                     self.recorder.log(f"--stop-after-minutes {stop_after_minutes:g} reached: stopping after step "
                                       f"{state.step} of {total}; continue with --resume")
-                    checkpoint or self.save_checkpoint()
+                    if checkpoint is None:
+                        self.save_checkpoint()
                     distributed.barrier(self.context)
                     return self._finish(stopped_early=True)
                 if stop_signal and state.step < total:
