@@ -66,7 +66,8 @@ class Segment:
 def check(command: list[str], log: Path) -> None:
     """Run an export or scoring step; stop the driver with the log's name on failure."""
     with log.open("a") as handle:
-        result = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT)
+        # Its own session: a Ctrl-C at the terminal must not cut the export the driver still owes.
+        result = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
     if result.returncode != 0:
         raise SystemExit(f"long_run: {' '.join(command[2:])} failed (exit {result.returncode}); see {log}")
 
