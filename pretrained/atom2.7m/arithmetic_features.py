@@ -81,6 +81,48 @@ def _value_at(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return torch.where(index >= 0, gathered, torch.zeros_like(gathered))
 
 
+class _TokenClasses:
+    """Which tokens are digits, operators, parentheses, "=", separators, and inside an arithmetic
+    span, and for each position the last span break at or before it (-1: none)."""
+
+    def __init__(self, input_ids: torch.Tensor, config, attention_mask: torch.Tensor | None):
+        ops = config.operator_token_ids
+        valid = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
+        self.valid = valid
+        self.is_digit = _isin(input_ids, config.digit_token_ids) & valid
+        self.is_binary_symbol = _isin(input_ids, [ops[symbol] for symbol in BINARY_OPERATORS]) & valid
+        self.is_minus = (input_ids == ops["-"]) & valid
+        self.is_paren = _isin(input_ids, [ops["("], ops[")"]]) & valid
+        self.is_close_paren = (input_ids == ops[")"]) & valid
+        self.is_equals = (input_ids == ops["="]) & valid
+        is_space = (input_ids == config.space_token_id) & valid
+        number_end = getattr(config, "number_end_token_id", None)
+        if number_end is not None:
+            is_space = is_space | ((input_ids == number_end) & valid)  # a separator inside the span, as a space is
+        self.is_space = is_space
+        self.in_span = self.is_digit | self.is_binary_symbol | self.is_paren | self.is_equals | is_space
+
+        self.positions = torch.arange(input_ids.shape[-1], device=input_ids.device).expand_as(input_ids)
+        self.minus_one = torch.full_like(self.positions, -1)
+        self.last_span_break = torch.cummax(torch.where(self.in_span, self.minus_one, self.positions), dim=-1).values
+
+    def count_in_span(self, marks: torch.Tensor) -> torch.Tensor:
+        """How many `marks` the current span holds up to and including each position."""
+        so_far = torch.cumsum(marks.long(), dim=-1)
+        return so_far - _value_at(so_far, self.last_span_break)
+
+
+def question_tokens(input_ids: torch.Tensor, config, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """True on the tokens of an arithmetic span from its first digit, operator or parenthesis up
+    to and including its first "=" (the question of an equation); False on its answer, on text,
+    on separators before any arithmetic (the spaces between words) and on padding. Same shape as
+    `input_ids`. Training with `data.loss_on: answers` leaves these tokens unsupervised."""
+    classes = _TokenClasses(input_ids, config, attention_mask)
+    equals_before = classes.count_in_span(classes.is_equals) - classes.is_equals.long()
+    arithmetic_so_far = classes.count_in_span(classes.in_span & ~classes.is_space)
+    return classes.in_span & (equals_before == 0) & (arithmetic_so_far > 0)
+
+
 def compute_arithmetic_ids(
     input_ids: torch.Tensor,
     config,
@@ -97,22 +139,9 @@ def compute_arithmetic_ids(
         )
         return place_ids[0], role_ids[0]
 
-    ops = config.operator_token_ids
-    valid = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
-    is_digit = _isin(input_ids, config.digit_token_ids) & valid
-    is_binary_symbol = _isin(input_ids, [ops[symbol] for symbol in BINARY_OPERATORS]) & valid
-    is_minus = (input_ids == ops["-"]) & valid
-    is_paren = _isin(input_ids, [ops["("], ops[")"]]) & valid
-    is_close_paren = (input_ids == ops[")"]) & valid
-    is_equals = (input_ids == ops["="]) & valid
-    is_space = (input_ids == config.space_token_id) & valid
-    number_end = getattr(config, "number_end_token_id", None)
-    if number_end is not None:
-        is_space = is_space | ((input_ids == number_end) & valid)  # a separator inside the span, as a space is
-    in_span = is_digit | is_binary_symbol | is_paren | is_equals | is_space
-
-    positions = torch.arange(input_ids.shape[-1], device=input_ids.device).expand_as(input_ids)
-    minus_one = torch.full_like(positions, -1)
+    classes = _TokenClasses(input_ids, config, attention_mask)
+    valid, is_digit, is_space, is_equals = classes.valid, classes.is_digit, classes.is_space, classes.is_equals
+    positions, minus_one = classes.positions, classes.minus_one
 
     # Place: how far into the current digit run this digit is (1 = units column).
     last_non_digit = torch.cummax(torch.where(is_digit, minus_one, positions), dim=-1).values
@@ -121,30 +150,27 @@ def compute_arithmetic_ids(
     place_ids = torch.where(is_digit, digit_rank.clamp(max=max_place), torch.zeros_like(digit_rank))
 
     # Role: count numbers and "=" since the current span began.
-    last_span_break = torch.cummax(torch.where(in_span, minus_one, positions), dim=-1).values
     run_starts = is_digit & ~_exclusive_shift(is_digit, False)
-    numbers_so_far = torch.cumsum(run_starts.long(), dim=-1)
-    operand_number = numbers_so_far - _value_at(numbers_so_far, last_span_break)
-    equals_so_far = torch.cumsum(is_equals.long(), dim=-1)
-    after_equals = (equals_so_far - _value_at(equals_so_far, last_span_break)) > 0
+    operand_number = classes.count_in_span(run_starts)
+    after_equals = classes.count_in_span(is_equals) > 0
 
     # A "-" is a sign unless the previous non-space token closes an operand.
     last_non_space = torch.cummax(torch.where(is_space, minus_one, positions), dim=-1).values
     previous_non_space = _exclusive_shift(last_non_space, -1)
-    closes_operand = is_digit | is_close_paren
+    closes_operand = is_digit | classes.is_close_paren
     previous_closes_operand = torch.gather(closes_operand, -1, previous_non_space.clamp(min=0)) & (
         previous_non_space >= 0
     )
-    is_sign = is_minus & ~previous_closes_operand
+    is_sign = classes.is_minus & ~previous_closes_operand
 
     operand_role = ROLE_OPERAND_1 + (operand_number - 1).clamp(min=0, max=ROLE_OPERAND_LATER - ROLE_OPERAND_1)
     digit_role = torch.where(after_equals, torch.full_like(operand_role, ROLE_RESULT), operand_role)
 
     role_ids = torch.full_like(input_ids, ROLE_TEXT)
     role_ids = torch.where(is_space, ROLE_SPACE, role_ids)
-    role_ids = torch.where(is_binary_symbol, ROLE_OPERATOR, role_ids)
+    role_ids = torch.where(classes.is_binary_symbol, ROLE_OPERATOR, role_ids)
     role_ids = torch.where(is_sign, ROLE_SIGN, role_ids)
-    role_ids = torch.where(is_paren, ROLE_PAREN, role_ids)
+    role_ids = torch.where(classes.is_paren, ROLE_PAREN, role_ids)
     role_ids = torch.where(is_equals, ROLE_EQUALS, role_ids)
     role_ids = torch.where(is_digit, digit_role, role_ids)
     role_ids = torch.where(valid, role_ids, ROLE_PAD)

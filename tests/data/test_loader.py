@@ -24,6 +24,21 @@ def test_batch_fields_and_labels(tiny_build):
     assert torch.equal(batch["labels"][batch["input_ids"] != pad], batch["input_ids"][batch["input_ids"] != pad])
 
 
+def test_loss_on_answers_unsupervises_the_questions_only(tiny_build):
+    from atomlm.modeling.arithmetic_features import question_tokens
+    from atomlm.modeling.configuration_atom import AtomConfig
+
+    config = AtomConfig()
+    every, answers = (next(iter(TokenBatchLoader(tiny_build, 4, loss_on=loss_on, model_config=config)))
+                      for loss_on in ("all", "answers"))
+    assert torch.equal(every["input_ids"], answers["input_ids"])
+    question = question_tokens(every["input_ids"], config, every["attention_mask"])
+    assert question.any() and (~question & (every["attention_mask"] == 1)).any()
+    assert torch.equal(answers["labels"], every["labels"].masked_fill(question, -100))
+    with pytest.raises(ValueError, match="loss_on"):
+        TokenBatchLoader(tiny_build, 4, loss_on="questions")
+
+
 def test_features_come_from_the_model_function(tiny_build):
     from atomlm.modeling.arithmetic_features import compute_arithmetic_ids
     from atomlm.modeling.configuration_atom import AtomConfig

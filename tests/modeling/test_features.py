@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from atomlm.modeling.arithmetic_features import ROLE_NAMES, compute_arithmetic_ids
+from atomlm.modeling.arithmetic_features import ROLE_NAMES, compute_arithmetic_ids, question_tokens
 from atomlm.modeling.configuration_atom import AtomConfig
 from atomlm.tokenizer.training import arithmetic_vocabulary
 
@@ -62,3 +62,14 @@ def test_padding_positions_get_pad_role():
     mask = torch.tensor([[0, 0, 1, 1, 1]])
     places, roles = compute_arithmetic_ids(ids, AtomConfig(), mask)
     assert roles[0, :2].tolist() == [0, 0] and places[0, :2].tolist() == [0, 0]
+
+
+def test_question_tokens_are_equations_up_to_their_equals(tokenizer):
+    """What `data.loss_on: answers` leaves unsupervised: each equation up to its "=", not the
+    answer, not text, not the spaces between words."""
+    text = "the sum: 12 + -34 = -22\n5*(3) = 15 ok"
+    ids = torch.tensor(tokenizer.encode(text, add_special_tokens=False))
+    question = question_tokens(ids, AtomConfig(**arithmetic_vocabulary(tokenizer.backend_tokenizer)))
+    marked = "".join(f"[{tokenizer.decode([i])}]" if q else tokenizer.decode([i]) for i, q in zip(ids.tolist(), question))
+    assert marked == ("the sum: [2][1][<|number_end|>][ ][+][ ][-][4][3][<|number_end|>][ ][=] -22<|number_end|>\n"
+                      "[5][<|number_end|>][*][(][3][<|number_end|>][)][ ][=] 51<|number_end|> ok")

@@ -2,6 +2,7 @@
 rank-0-only writes, NaN stop, corrupt checkpoints, export through the Auto classes."""
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -349,3 +350,16 @@ def test_negative_stop_after_minutes_is_refused(baseline, tmp_path, atomlm):
     result = atomlm(["train", "--config", str(config), "--out", str(tmp_path / "run"), "--stop-after-minutes", "-1"])
     assert result.returncode == 2 and "--stop-after-minutes" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_loss_on_answers_changes_what_the_loss_is_on(baseline, tmp_path, atomlm):
+    """Same model, same first batch: the first loss differs once the equations' questions are unsupervised."""
+    run_dir, config = baseline
+    answers = tmp_path / "answers"
+    result = atomlm(["train", "--config", str(config), "--out", str(answers), "--no-progress",
+                     "--stop-after-minutes", "0", "--set", 'data.loss_on="answers"'])
+    assert result.returncode == 0, result.stderr[-3000:]
+    (first,) = train_losses(answers)
+    assert math.isfinite(first) and first != train_losses(run_dir)[0]
+    bad = atomlm(["train", "--config", str(config), "--out", str(tmp_path / "bad"), "--set", 'data.loss_on="questions"'])
+    assert bad.returncode == 2 and "data.loss_on must be all|answers" in bad.stderr

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from atomlm.data import LOSS_ON
+
 
 class RowBatchLoader:
     """Iterate `{"input_ids", "labels", "attention_mask"[, "place_ids", "role_ids"]}` LongTensor
@@ -34,7 +36,7 @@ class RowBatchLoader:
     split: str
 
     def __init__(self, batch_size: int, *, pad_id: int, rank: int = 0, world_size: int = 1, start_row: int = 0,
-                 loop: bool = True, with_features: bool = False, model_config=None):
+                 loop: bool = True, with_features: bool = False, model_config=None, loss_on: str = "all"):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if not 0 <= rank < world_size:
@@ -44,7 +46,10 @@ class RowBatchLoader:
         self.loop = loop
         self.with_features = with_features
         self.model_config = model_config
-        if with_features and model_config is None:
+        if loss_on not in LOSS_ON:
+            raise ValueError(f"loss_on must be one of {'|'.join(LOSS_ON)}, got {loss_on!r}")
+        self.loss_on = loss_on
+        if (with_features or loss_on == "answers") and model_config is None:
             from atomlm.modeling.configuration_atom import AtomConfig
 
             self.model_config = AtomConfig()
@@ -104,6 +109,10 @@ class RowBatchLoader:
         input_ids = torch.from_numpy(rows)
         attention_mask = (input_ids != self.pad_id).long()
         labels = input_ids.masked_fill(attention_mask == 0, -100)
+        if self.loss_on == "answers":
+            from atomlm.modeling.arithmetic_features import question_tokens
+
+            labels = labels.masked_fill(question_tokens(input_ids, self.model_config, attention_mask), -100)
         batch = {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
         if self.with_features:
             from atomlm.modeling.arithmetic_features import compute_arithmetic_ids
@@ -129,6 +138,7 @@ class TokenBatchLoader(RowBatchLoader):
         with_features: bool = False,
         model_config=None,
         order_seed: int | None = None,
+        loss_on: str = "all",
     ):
         self.shard_dir = Path(shard_dir)
         manifest_path = self.shard_dir / "manifest.json"
@@ -140,7 +150,8 @@ class TokenBatchLoader(RowBatchLoader):
         if split not in self.manifest["shards"]:
             raise ValueError(f"unknown split {split!r}; the manifest has {sorted(self.manifest['shards'])}")
         super().__init__(batch_size, pad_id=int(self.manifest["pad_id"]), rank=rank, world_size=world_size,
-                         start_row=start_row, loop=loop, with_features=with_features, model_config=model_config)
+                         start_row=start_row, loop=loop, with_features=with_features, model_config=model_config,
+                         loss_on=loss_on)
         self.split = split
         self.seq_len = int(self.manifest["seq_len"])
         seed = self.manifest["seed"] if order_seed is None else order_seed

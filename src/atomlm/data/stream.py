@@ -207,13 +207,13 @@ class StreamedBatchLoader(RowBatchLoader):
 
     def __init__(self, stream: ArithmeticStream, batch_size: int, *, split: str = "train", rank: int = 0,
                  world_size: int = 1, start_row: int = 0, loop: bool = True, workers: int = 0,
-                 with_features: bool = False, model_config=None):
+                 with_features: bool = False, model_config=None, loss_on: str = "all"):
         if split not in ("train", "val"):
             raise ValueError(f"unknown split {split!r}; a stream has 'train' and 'val'")
         if workers < 0:
             raise ValueError(f"workers must be >= 0, got {workers}")
         super().__init__(batch_size, pad_id=stream.pad_id, rank=rank, world_size=world_size, start_row=start_row,
-                         loop=loop, with_features=with_features, model_config=model_config)
+                         loop=loop, with_features=with_features, model_config=model_config, loss_on=loss_on)
         self.stream, self.split, self.workers = stream, split, workers
         self.seq_len = stream.seq_len
         self.num_rows = stream.num_rows if split == "train" else stream.validation_rows().shape[0]

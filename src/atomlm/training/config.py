@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from atomlm.data import LOSS_ON
 from atomlm.errors import UserError
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -66,6 +67,10 @@ class DataSettings:
     (`atomlm.data.stream`; curricula whose phases are Synthetic-Arithmetic only), in
     `stream_workers` processes per rank (0: in the training process). The rows do not depend on
     `stream_workers`, so it may change on --resume.
+
+    `loss_on`: "all" supervises every real token; "answers" leaves the question of each equation
+    (its arithmetic span up to and including "=") unsupervised, so the loss is on answers and
+    text only. The validation loss stays on all tokens.
     """
 
     curriculum: str = "offline"
@@ -76,6 +81,7 @@ class DataSettings:
     seed: int = 0
     stream: bool = False
     stream_workers: int = 1
+    loss_on: str = "all"
 
 
 @dataclass(frozen=True)
@@ -237,6 +243,7 @@ def validate(config: TrainConfig, source: str = "<config>") -> None:
         (r.device in ("auto", "cpu", "cuda"), f"run.device must be auto|cpu|cuda, got {r.device!r}"),
         (d.seq_len > 1, "data.seq_len must be > 1"),
         (d.build_workers >= 1, "data.build_workers must be >= 1"),
+        (d.loss_on in LOSS_ON, f"data.loss_on must be {'|'.join(LOSS_ON)}, got {d.loss_on!r}"),
         (d.stream_workers >= 0, f"data.stream_workers must be >= 0 (0 generates streamed rows in the training "
                                 f"process), got {d.stream_workers}"),
         (r.log_every > 0, "run.log_every must be positive"),

@@ -158,7 +158,7 @@ class Trainer:
 
         loader = self.data.train_loader(
             config.optim.micro_batch_size, rank=context.rank, world_size=context.world_size,
-            start_row=self.state.next_row,
+            start_row=self.state.next_row, loss_on=config.data.loss_on, model_config=self.raw_model.config,
         )
         self.batches = iter(loader)
         self.unchecked: list[StepResult] = []  # the steps since the last `check_losses`

@@ -32,17 +32,19 @@ class TrainingData:
         """The rows, for messages: "the shards in DIR" or "the streamed rows"."""
         return f"the shards in {self.shard_dir}" if self.shard_dir is not None else "the streamed rows"
 
-    def train_loader(self, batch_size: int, *, rank: int, world_size: int, start_row: int):
-        """The looping train batches of this rank from global row `start_row` on."""
+    def train_loader(self, batch_size: int, *, rank: int, world_size: int, start_row: int, loss_on: str = "all",
+                     model_config=None):
+        """The looping train batches of this rank from global row `start_row` on; `loss_on` and
+        `model_config` (whose token ids find the equations) as in `RowBatchLoader`."""
+        common = dict(split="train", rank=rank, world_size=world_size, start_row=start_row, loop=True,
+                      loss_on=loss_on, model_config=model_config)
         if self.shard_dir is not None:
             from atomlm.data.loader import TokenBatchLoader
 
-            return TokenBatchLoader(self.shard_dir, batch_size, split="train", rank=rank, world_size=world_size,
-                                    start_row=start_row, loop=True)
+            return TokenBatchLoader(self.shard_dir, batch_size, **common)
         from atomlm.data.stream import StreamedBatchLoader
 
-        return StreamedBatchLoader(self.stream, batch_size, split="train", rank=rank, world_size=world_size,
-                                   start_row=start_row, loop=True, workers=self.stream_workers)
+        return StreamedBatchLoader(self.stream, batch_size, workers=self.stream_workers, **common)
 
     def validation_loader(self, batch_size: int):
         """One pass over the validation rows, from the first."""
