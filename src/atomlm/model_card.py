@@ -193,6 +193,10 @@ def _training_section(training_record: dict | None) -> str:
         if key in training_record:
             value = training_record[key]
             lines.append(f"| {label} | {value:,.4g} |" if isinstance(value, float) else f"| {label} | {value} |")
+    started_from = ((training_record.get("config") or {}).get("model") or {}).get("init_from")
+    if started_from:
+        lines.append(f"| started from | the weights of run `{started_from}` (`model.init_from`); the numbers "
+                     "above are this stage's only |")
     for key in ("hardware", "versions"):
         if isinstance(training_record.get(key), dict):
             summary = ", ".join(f"{name} {value}" for name, value in training_record[key].items())
