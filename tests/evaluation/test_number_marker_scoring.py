@@ -36,14 +36,19 @@ def trained_tokenizer(tmp_path, number_marker):
 
 def tiny_model(tokenizer, seed=0):
     torch.manual_seed(seed)
-    config = AtomConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+    config = AtomConfig(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256, num_hidden_layers=2,
                         num_attention_heads=2, num_key_value_heads=1, head_dim=32, max_position_embeddings=64,
                         pad_token_id=tokenizer.pad_token_id, **arithmetic_vocabulary(tokenizer.backend_tokenizer))
     return AtomForCausalLM(config)
 
 
-def train_on_single_digit_sums(model, tokenizer, steps=300):
-    """Every `a + b = c` with single-digit a and b, one row per sequence, loss on the answer tokens."""
+def train_on_single_digit_sums(model, tokenizer, steps=600, stop_below=None):
+    """Every `a + b = c` with single-digit a and b, one row per sequence, loss on the answer tokens.
+
+    Stops early once the loss is under `stop_below`: whether a sum carries (` 7` + marker vs
+    ` 7`,`1` + marker) is learnt after a plateau near ln 2 whose length varies with the seed and
+    with float rounding, so a fixed step count makes the test flaky rather than stricter.
+    """
     lines = [f"{a} + {b} = {a + b}" for a in range(10) for b in range(10)]
     batch = tokenizer(lines, add_special_tokens=False, padding=True, return_tensors="pt")
     prompt_length = len(tokenizer.encode("0 + 0 =", add_special_tokens=False))
@@ -53,6 +58,8 @@ def train_on_single_digit_sums(model, tokenizer, steps=300):
     model.train()
     for _ in range(steps):
         loss = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels).loss
+        if stop_below is not None and loss.item() < stop_below:
+            break
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -62,7 +69,7 @@ def train_on_single_digit_sums(model, tokenizer, steps=300):
 def test_marker_model_picks_the_true_sum_over_its_truncation(tmp_path):
     tokenizer = trained_tokenizer(tmp_path, "end")
     model = tiny_model(tokenizer)
-    final_loss = train_on_single_digit_sums(model, tokenizer)
+    final_loss = train_on_single_digit_sums(model, tokenizer, stop_below=0.02)
     assert final_loss < 0.05, f"the tiny model did not learn the sums (loss {final_loss:.3f})"
     result = score_arithmark(model, tokenizer, TRUNCATION_ROWS)
     for prediction in result["predictions"]:
