@@ -157,6 +157,14 @@ def save_state(run: Path, state: Path, entry: dict) -> bool:
     return best
 
 
+def slice_points(metrics_path: Path) -> tuple[list[float], list[float]]:
+    """(millions of tokens, acc in %) of each periodic ArithMark slice in metrics.jsonl (already in %)."""
+    from atomlm.training.metrics import read_metrics
+
+    probes = [m for m in read_metrics(metrics_path) if m.get("kind") == "eval" and "arithmark_acc" in m]
+    return [m["tokens"] / 1e6 for m in probes], [m["arithmark_acc"] for m in probes]
+
+
 def plot_curve(metrics_path: Path, exports: list[dict], out: Path) -> None:
     """The periodic ArithMark slice over tokens, and each export's full-set score as a marked point."""
     import matplotlib
@@ -164,13 +172,10 @@ def plot_curve(metrics_path: Path, exports: list[dict], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from atomlm.training.metrics import read_metrics
-
-    probes = [m for m in read_metrics(metrics_path) if m.get("kind") == "eval" and "arithmark_acc" in m]
+    tokens, accuracy = slice_points(metrics_path)
     figure, axis = plt.subplots(figsize=(8, 4.5))
-    if probes:
-        axis.plot([m["tokens"] / 1e6 for m in probes], [100 * m["arithmark_acc"] for m in probes],
-                  color="tab:blue", label="periodic slice (run.arithmark_rows rows)")
+    if tokens:
+        axis.plot(tokens, accuracy, color="tab:blue", label="periodic slice (run.arithmark_rows rows)")
     axis.scatter([e["tokens"] / 1e6 for e in exports], [e["acc"] for e in exports], color="tab:red", zorder=3,
                  label="export, full set")
     for e in exports:

@@ -62,3 +62,21 @@ def test_long_run_commits_each_export_and_continues_from_the_state_alone(tmp_pat
     assert train_losses(state) == train_losses(reference)  # exactly the uninterrupted run
     expected, continued = final_weights(reference), final_weights(run)
     assert all(torch.equal(expected[name], continued[name]) for name in expected)
+
+
+def test_the_curve_plots_the_periodic_slice_in_percent_as_recorded(tmp_path):
+    """metrics.jsonl already holds arithmark_acc in %; the curve must not scale it again."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("long_run", SCRIPT)
+    long_run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(long_run)
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text("\n".join(json.dumps(entry) for entry in [
+        {"kind": "train", "step": 400, "tokens": 3_276_800, "loss": 1.9},
+        {"kind": "eval", "step": 400, "tokens": 3_276_800, "val_loss": 1.86, "arithmark_acc": 58.67},
+        {"kind": "eval", "step": 800, "tokens": 6_553_600, "val_loss": 1.64},
+    ]) + "\n")
+    assert long_run.slice_points(metrics) == ([3.2768], [58.67])
+    long_run.plot_curve(metrics, [{"tokens": 6_553_600, "acc": 61.0, "best": True}], tmp_path / "curve.png")
+    assert (tmp_path / "curve.png").stat().st_size > 0
