@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +63,18 @@ def tokenizer():
     from atomlm.tokenizer import load_tokenizer
 
     return load_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def import_script():
+    """Load a file of `scripts/` (not a package) as a module: `import_script("long_run")`."""
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, scripts / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up while it executes
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -36,16 +36,12 @@ def test_marker_variant_table_and_resume(tmp_path):
     assert second.returncode == 0 and "$ atomlm" not in second.stdout  # every step was already done
 
 
-def test_every_shipped_study_resolves_to_valid_runs(tmp_path):
+def test_every_shipped_study_resolves_to_valid_runs(tmp_path, import_script):
     """Each variant of each shipped study gives a config that loads (types checked) and a
     curriculum that exists, so a study never fails hours into its table."""
     from types import SimpleNamespace
 
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import ablation_table
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
+    ablation_table = import_script("ablation_table")
     from atomlm.data.curriculum import load_curriculum
     from atomlm.training.config import apply_overrides, load_config
 

@@ -64,13 +64,9 @@ def test_long_run_commits_each_export_and_continues_from_the_state_alone(tmp_pat
     assert all(torch.equal(expected[name], continued[name]) for name in expected)
 
 
-def test_the_curve_plots_the_periodic_slice_in_percent_as_recorded(tmp_path):
+def test_the_curve_plots_the_periodic_slice_in_percent_as_recorded(tmp_path, import_script):
     """metrics.jsonl already holds arithmark_acc in %; the curve must not scale it again."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("long_run", SCRIPT)
-    long_run = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(long_run)
+    long_run = import_script("long_run")
     metrics = tmp_path / "metrics.jsonl"
     metrics.write_text("\n".join(json.dumps(entry) for entry in [
         {"kind": "train", "step": 400, "tokens": 3_276_800, "loss": 1.9},

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -81,8 +82,6 @@ def test_wandb_offline_run_lives_in_the_run_directory_and_resume_continues_it(tm
 
 
 def _eventually_contains(path, needle: bytes, seconds: float = 15.0) -> bool:
-    import time
-
     deadline = time.monotonic() + seconds
     while needle not in path.read_bytes():
         if time.monotonic() > deadline:
