@@ -14,6 +14,14 @@ Every step is skipped when its output exists, so the script resumes after an int
 training run continues from its last checkpoint with --resume). Scores: ArithMark 2.0-compatible
 `acc` overall and per difficulty, accuracy on the rows with a truncation distractor, and greedy
 exact match. Output: OUT/ablation_table.md, OUT/ablation_table.png, OUT/ablation_results.json.
+
+A study can take longer than a machine lives. Each finished run's row is also written to --rows
+(default OUT/rows; one small JSON file per variant and seed, meant for git: --commit commits it
+as soon as it is written), and a later invocation reuses a row whose recipe (preset, steps,
+settings, tokenizer, scoring file) is unchanged, even when OUT is gone:
+
+    python scripts/ablation_table.py --study recipes --out runs/recipes --tokens 20e6 \
+        --rows results/studies/recipes --commit
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean
+
+from git_state import commit_folder
 
 
 STUDIES = Path(__file__).resolve().parent / "studies"
@@ -85,12 +95,15 @@ def run(command: list[str], log: Path) -> None:
         raise SystemExit(f"ablation_table: step failed (exit {result.returncode}); see {log}")
 
 
-def train_tokenizer(variant: Variant, out: Path, log: Path) -> str:
-    directory = out / "tokenizers" / variant.tokenizer_name
+def tokenizer_dir(variant: Variant, out: Path) -> Path:
+    return out / "tokenizers" / variant.tokenizer_name
+
+
+def train_tokenizer(variant: Variant, out: Path, log: Path) -> None:
+    directory = tokenizer_dir(variant, out)
     if not (directory / "tokenizer.json").is_file():
         run(atomlm("tokenizer", "train", "--out", str(directory), "--force", "--digit-order", variant.digit_order,
                    "--number-marker", variant.number_marker), log)
-    return str(directory)
 
 
 def steps_for(variant: Variant, args) -> int:
@@ -119,14 +132,35 @@ def trained_steps(run_dir: Path) -> int:
     return load_model_from_run(run_dir)[1].get("steps", 0)
 
 
+def recipe(variant: Variant, seed: int, args) -> dict:
+    """What a run's row depends on (not where its files are): a stored row with the same recipe is reused."""
+    return {"preset": args.preset, "steps": steps_for(variant, args), "seed": seed,
+            "settings": [*args.set, *variant.settings], "tokenizer": variant.tokenizer_name,
+            "data_path": str(args.data_path) if args.data_path else None}
+
+
+def stored_row(path: Path, wanted: dict) -> dict | None:
+    """The row at `path` when it was made with the `wanted` recipe, else None."""
+    if not path.is_file():
+        return None
+    row = json.loads(path.read_text())
+    return row if row.get("recipe") == wanted else None
+
+
 def run_variant(variant: Variant, seed: int, args, log: Path) -> dict:
-    """Train, export and score one (variant, seed); each step skipped when already done."""
+    """Train, export and score one (variant, seed); each step skipped when already done, the whole
+    run when --rows holds its row."""
     out = args.out
-    tokenizer = train_tokenizer(variant, out, log)
     label = f"{variant.name}-seed{seed}"
+    row_path, wanted = args.rows / f"{label}.json", recipe(variant, seed, args)
+    row = stored_row(row_path, wanted)
+    if row is not None:
+        print(f"ablation_table: {label}: reusing {row_path}", flush=True)
+        return row
+    train_tokenizer(variant, out, log)
     run_dir, model_dir = out / "runs" / label, out / "models" / label
     arithmark, exact = out / "results" / f"{label}-arithmark.json", out / "results" / f"{label}-exact-match.json"
-    command = train_command(variant, seed, run_dir, tokenizer, args)
+    command = train_command(variant, seed, run_dir, str(tokenizer_dir(variant, out)), args)
     if not model_dir.is_dir():
         if trained_steps(run_dir) < steps_for(variant, args):
             resume = ["--resume"] if (run_dir / "checkpoints" / "latest").is_file() else []
@@ -140,7 +174,7 @@ def run_variant(variant: Variant, seed: int, args, log: Path) -> dict:
     scored, generated = json.loads(arithmark.read_text()), json.loads(exact.read_text())
     difficulty = scored["breakdowns"].get("difficulty", {})
     record = json.loads((model_dir / "training_record.json").read_text())
-    return {
+    row = {
         "variant": variant.name, "seed": seed, "command": shlex.join(["atomlm", *command[3:]]),
         "acc": scored["results"]["arithmark_2.0"]["acc"],
         **{level: difficulty[level]["acc"] for level in ("easy", "medium", "hard") if level in difficulty},
@@ -148,7 +182,13 @@ def run_variant(variant: Variant, seed: int, args, log: Path) -> dict:
         "other_rows": scored.get("truncation_distractors", {}).get("other/all", {}).get("acc"),
         "exact_match": generated["acc"],
         "train_minutes": record["wall_time_s"] / 60,
+        "recipe": wanted,
     }
+    args.rows.mkdir(parents=True, exist_ok=True)
+    row_path.write_text(json.dumps(row, indent=2) + "\n")
+    if args.commit and commit_folder(args.rows, f"{args.study} study: {label}, acc {row['acc']:.2f}"):
+        print(f"ablation_table: committed {row_path}", flush=True)
+    return row
 
 
 COLUMNS = [("acc", "acc"), ("easy", "easy"), ("medium", "medium"), ("hard", "hard"),
@@ -224,7 +264,11 @@ def main(argv=None) -> int:
                         help="ArithMark file to score on (default: the shipped 2,500-row compatible set)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                         help="extra config override for every run, e.g. --set optim.lr=3e-3 (repeatable)")
+    parser.add_argument("--rows", type=Path, default=None,
+                        help="folder for each finished run's row, reused by later invocations (default OUT/rows)")
+    parser.add_argument("--commit", action="store_true", help="git-commit --rows after each finished run")
     args = parser.parse_args(argv)
+    args.rows = args.rows or args.out / "rows"
 
     study = load_study(args.study)
     unknown = set(args.only or ()) - {v.name for v in study.variants}

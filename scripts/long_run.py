@@ -31,6 +31,8 @@ import sys
 import time
 from pathlib import Path
 
+from git_state import commit_folder
+
 CHECKPOINT, BEST, EXPORTS, CURVE = "checkpoint", "best", "exports.jsonl", "curve.png"
 
 
@@ -190,18 +192,6 @@ def plot_curve(metrics_path: Path, exports: list[dict], out: Path) -> None:
     plt.close(figure)
 
 
-def commit(state: Path, message: str) -> None:
-    """git add and commit --state alone (other changes in the work tree are left as they are)."""
-    root = subprocess.run(["git", "-C", str(state), "rev-parse", "--show-toplevel"], capture_output=True,
-                          text=True, check=True).stdout.strip()
-    subprocess.run(["git", "-C", root, "add", "-A", "--", str(state.resolve())], check=True)
-    staged = subprocess.run(["git", "-C", root, "diff", "--cached", "--quiet", "--", str(state.resolve())])
-    if staged.returncode == 0:
-        return
-    subprocess.run(["git", "-C", root, "commit", "-q", "-m", message, "--", str(state.resolve())], check=True)
-    print(f"long_run: committed {state}: {message}", flush=True)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="preset or config file, as in atomlm train")
@@ -243,9 +233,10 @@ def main(argv=None) -> int:
             print(f"long_run: step {step}/{max_steps}: acc {entry['acc']:.2f}{' (best so far)' if best else ''}",
                   flush=True)
             if args.commit:
-                commit(args.state, f"long run {args.run.name}: step {step} of {max_steps}, "
-                                   f"{entry['tokens']:,} tokens, full-set acc {entry['acc']:.2f}"
-                                   + (" (best so far)" if best else ""))
+                message = (f"long run {args.run.name}: step {step} of {max_steps}, {entry['tokens']:,} tokens, "
+                           f"full-set acc {entry['acc']:.2f}" + (" (best so far)" if best else ""))
+                if commit_folder(args.state, message):
+                    print(f"long_run: committed {args.state}: {message}", flush=True)
         done += 1
         if segment.received:
             return 128 + segment.received

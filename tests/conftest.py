@@ -69,6 +69,8 @@ def tokenizer():
 def import_script():
     """Load a file of `scripts/` (not a package) as a module: `import_script("long_run")`."""
     scripts = Path(__file__).resolve().parents[1] / "scripts"
+    if str(scripts) not in sys.path:  # as when the script runs: its folder first (scripts import git_state)
+        sys.path.insert(0, str(scripts))
 
     def load(name: str):
         spec = importlib.util.spec_from_file_location(name, scripts / f"{name}.py")

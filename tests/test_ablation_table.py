@@ -2,9 +2,11 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -13,13 +15,22 @@ from atomlm.evaluation.arithmark_generator import SHIPPED_FILE
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ablation_table.py"
 
 
+def git(repo: Path, *arguments: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *arguments], capture_output=True, text=True, check=True).stdout
+
+
 @pytest.mark.slow
 def test_marker_variant_table_and_resume(tmp_path):
     lines = SHIPPED_FILE.read_text(encoding="utf-8").splitlines()
     rows = tmp_path / "rows.jsonl"
     rows.write_text("\n".join(lines[:6] + lines[1250:1253] + lines[2000:2003]) + "\n")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for arguments in (["init", "-q"], ["config", "user.email", "test@example.com"], ["config", "user.name", "test"]):
+        git(repo, *arguments)
     command = [sys.executable, str(SCRIPT), "--out", str(tmp_path / "out"), "--preset", "smoke", "--tokens", "4096",
-               "--seeds", "0", "--only", "marker-end", "--data-path", str(rows)]
+               "--seeds", "0", "--only", "marker-end", "--data-path", str(rows),
+               "--rows", str(repo / "rows"), "--commit"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "ATOMLM_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
     first = subprocess.run(command, capture_output=True, text=True, env=env)
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
@@ -32,15 +43,38 @@ def test_marker_variant_table_and_resume(tmp_path):
     assert "| marker-end" in (out / "ablation_table.md").read_text()
     assert (out / "ablation_table.png").stat().st_size > 0
 
+    assert git(repo, "log", "--format=%s") == f"features study: marker-end-seed0, acc {run['acc']:.2f}\n"
+    assert git(repo, "status", "--porcelain") == ""  # the finished row is committed
+
     second = subprocess.run(command, capture_output=True, text=True, env=env)
     assert second.returncode == 0 and "$ atomlm" not in second.stdout  # every step was already done
+
+    shutil.rmtree(out)  # the machine is replaced: the committed row alone rebuilds the table
+    third = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert third.returncode == 0 and "$ atomlm" not in third.stdout, third.stdout[-2000:] + third.stderr[-2000:]
+    assert "reusing" in third.stdout and "| marker-end" in (out / "ablation_table.md").read_text()
+    assert json.loads((out / "ablation_results.json").read_text())["runs"] == [run]
+
+
+def test_a_stored_row_is_reused_only_for_the_same_recipe(tmp_path, import_script):
+    ablation_table = import_script("ablation_table")
+    variant = ablation_table.load_study("recipes").variants[1]
+    args = SimpleNamespace(preset="cpu", set=[], tokens=20e6, data_path=None)
+    wanted = ablation_table.recipe(variant, 0, args)
+    path = tmp_path / "row.json"
+    assert ablation_table.stored_row(path, wanted) is None  # none yet
+    path.write_text(json.dumps({"variant": variant.name, "acc": 50.0, "recipe": wanted}))
+    assert ablation_table.stored_row(path, wanted)["acc"] == 50.0
+    for changed in (ablation_table.recipe(variant, 1, args),
+                    ablation_table.recipe(variant, 0, SimpleNamespace(**{**vars(args), "tokens": 10e6})),
+                    ablation_table.recipe(variant, 0, SimpleNamespace(**{**vars(args), "set": ["optim.lr=0.001"]})),
+                    ablation_table.recipe(ablation_table.load_study("recipes").variants[2], 0, args)):
+        assert ablation_table.stored_row(path, changed) is None
 
 
 def test_every_shipped_study_resolves_to_valid_runs(tmp_path, import_script):
     """Each variant of each shipped study gives a config that loads (types checked) and a
     curriculum that exists, so a study never fails hours into its table."""
-    from types import SimpleNamespace
-
     ablation_table = import_script("ablation_table")
     from atomlm.data.curriculum import load_curriculum
     from atomlm.training.config import apply_overrides, load_config
