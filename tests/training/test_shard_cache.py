@@ -76,3 +76,44 @@ def test_train_no_progress_builds_its_shards_without_a_bar(clean_cache_environme
     prepare_shards(DataSettings(curriculum=str(curriculum), seq_len=64), is_main=True, barrier=lambda: None,
                    log=lambda line: None, progress=progress)
     assert ("building shards" in terminal.getvalue()) is progress
+
+
+def test_the_cache_key_changes_with_the_data_code_and_only_with_it(tmp_path):
+    """A generator or text-source edit must not reuse shards built by the old code; a model edit must
+    not throw the shards away."""
+    import shutil
+
+    from atomlm.training.shard_cache import DATA_CODE, PACKAGE, data_code_fingerprint
+
+    assert all((PACKAGE / name).exists() for name in DATA_CODE)  # a renamed file would drop out unseen
+    package = tmp_path / "atomlm"
+    for name in DATA_CODE:
+        source, copy = PACKAGE / name, package / name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, copy)
+    (package / "modeling" / "modeling_atom.py").write_text("# the model\n")
+    original = data_code_fingerprint(package)
+    assert original == data_code_fingerprint(PACKAGE)
+
+    (package / "modeling" / "modeling_atom.py").write_text("# the model, changed\n")
+    (package / "data" / "__pycache__").mkdir(exist_ok=True)
+    (package / "data" / "__pycache__" / "arithmetic.cpython.pyc").write_bytes(b"compiled")
+    assert data_code_fingerprint(package) == original
+    for edited in ("data/arithmetic.py", "offline_text.py", "modeling/tokenization_atom.py"):
+        path = package / edited
+        before = path.read_bytes()
+        path.write_bytes(before + b"\n# edited\n")
+        assert data_code_fingerprint(package) != original, edited
+        path.write_bytes(before)
+    assert data_code_fingerprint(package) == original
+
+
+def test_the_shard_directory_is_keyed_by_the_data_code(monkeypatch, tmp_path):
+    from atomlm.training import shard_cache
+
+    settings = DataSettings(shard_cache_dir=str(tmp_path))
+    directories = set()
+    for fingerprint in ("old code", "new code"):
+        monkeypatch.setattr(shard_cache, "data_code_fingerprint", lambda fingerprint=fingerprint: fingerprint)
+        directories.add(shard_cache.shard_directory(settings, {"phases": []}))
+    assert len(directories) == 2

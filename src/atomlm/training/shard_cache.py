@@ -1,7 +1,8 @@
 """Where a run's token shards live, and building them on first use.
 
-Shards of one (curriculum, tokenizer, seq_len, seed) live in a directory keyed by their hash,
-so two runs with the same data share them and a changed tokenizer never reuses stale tokens.
+Shards of one (curriculum, tokenizer, seq_len, seed, data code) live in a directory keyed by
+their hash, so two runs with the same data share them, and neither a changed tokenizer nor a
+changed generator or text source ever reuses stale tokens.
 """
 
 from __future__ import annotations
@@ -46,13 +47,37 @@ def tokenizer_directory(settings: DataSettings) -> Path:
     return Path(settings.tokenizer_dir) if settings.tokenizer_dir else Path(default_tokenizer_dir())
 
 
+# What the shards' tokens are computed by, relative to the atomlm package: the data package
+# (generators, readers, curricula, the shard format), the offline text, the tokenizer's Python side.
+DATA_CODE = ("data", "offline_text.py", "tokenizer", "modeling/tokenization_atom.py", "assets")
+PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def data_code_fingerprint(package: Path = PACKAGE) -> str:
+    """sha256 over the files in DATA_CODE (names and bytes): any edit of them keys a new cache
+    directory. A rebuild that gives the same tokens still resumes a run (`--resume` compares the
+    shards' own sha256s, not the directory)."""
+    files = set()
+    for name in DATA_CODE:
+        path = package / name
+        if path.is_dir():
+            files.update(p for p in path.rglob("*") if p.is_file())
+        elif path.is_file():
+            files.add(path)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in files if "__pycache__" not in p.parts):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def shard_directory(settings: DataSettings, curriculum_description) -> Path:
-    """The cache directory for these data settings (not created)."""
+    """The cache directory for these data settings and this data code (not created)."""
     tokenizer_json = tokenizer_directory(settings) / "tokenizer.json"
     digest = hashlib.sha256()
     digest.update(json.dumps(curriculum_description, sort_keys=True, default=str).encode())
     digest.update(tokenizer_json.read_bytes() if tokenizer_json.exists() else b"")
     digest.update(f"seq_len={settings.seq_len};seed={settings.seed}".encode())
+    digest.update(data_code_fingerprint().encode())
     name = Path(str(settings.curriculum)).stem.replace(" ", "_")
     return shard_cache_root(settings) / f"{name}-{digest.hexdigest()[:16]}"
 
