@@ -18,7 +18,8 @@ exact match. Output: OUT/ablation_table.md, OUT/ablation_table.png, OUT/ablation
 A study can take longer than a machine lives. Each finished run's row is also written to --rows
 (default OUT/rows; one small JSON file per variant and seed, meant for git: --commit commits it
 as soon as it is written), and a later invocation reuses a row whose recipe (preset, steps,
-settings, tokenizer, scoring file) is unchanged, even when OUT is gone:
+settings, tokenizer, scoring file) is unchanged, even when OUT is gone; the table shows every
+stored row, also those of variants left out by --only:
 
     python scripts/ablation_table.py --study recipes --out runs/recipes --tokens 20e6 \
         --rows results/studies/recipes --commit
@@ -147,15 +148,19 @@ def stored_row(path: Path, wanted: dict) -> dict | None:
     return row if row.get("recipe") == wanted else None
 
 
+def row_path(variant: Variant, seed: int, args) -> Path:
+    return args.rows / f"{variant.name}-seed{seed}.json"
+
+
 def run_variant(variant: Variant, seed: int, args, log: Path) -> dict:
     """Train, export and score one (variant, seed); each step skipped when already done, the whole
     run when --rows holds its row."""
     out = args.out
     label = f"{variant.name}-seed{seed}"
-    row_path, wanted = args.rows / f"{label}.json", recipe(variant, seed, args)
-    row = stored_row(row_path, wanted)
+    path, wanted = row_path(variant, seed, args), recipe(variant, seed, args)
+    row = stored_row(path, wanted)
     if row is not None:
-        print(f"ablation_table: {label}: reusing {row_path}", flush=True)
+        print(f"ablation_table: {label}: reusing {path}", flush=True)
         return row
     train_tokenizer(variant, out, log)
     run_dir, model_dir = out / "runs" / label, out / "models" / label
@@ -185,9 +190,9 @@ def run_variant(variant: Variant, seed: int, args, log: Path) -> dict:
         "recipe": wanted,
     }
     args.rows.mkdir(parents=True, exist_ok=True)
-    row_path.write_text(json.dumps(row, indent=2) + "\n")
+    path.write_text(json.dumps(row, indent=2) + "\n")
     if args.commit and commit_folder(args.rows, f"{args.study} study: {label}, acc {row['acc']:.2f}"):
-        print(f"ablation_table: committed {row_path}", flush=True)
+        print(f"ablation_table: committed {path}", flush=True)
     return row
 
 
@@ -259,7 +264,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1],
                         help="seeds of the full model and the marker variant; the others use the first (default 0 1)")
     parser.add_argument("--only", nargs="+", default=None, metavar="VARIANT",
-                        help="run only these variants of the study")
+                        help="run only these variants of the study (the table also shows the others' stored rows)")
     parser.add_argument("--data-path", type=Path, default=None,
                         help="ArithMark file to score on (default: the shipped 2,500-row compatible set)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
@@ -279,10 +284,13 @@ def main(argv=None) -> int:
     log = args.out / "ablation_log.txt"
     results = []
     for variant in study.variants:
-        if args.only and variant.name not in args.only:
-            continue
         for seed in args.seeds if variant.all_seeds else args.seeds[:1]:
-            results.append(run_variant(variant, seed, args, log))
+            if not args.only or variant.name in args.only:
+                results.append(run_variant(variant, seed, args, log))
+                continue
+            row = stored_row(row_path(variant, seed, args), recipe(variant, seed, args))
+            if row is not None:  # not run now but measured before: the table shows every stored row
+                results.append(row)
     rows = summarise(study, results)
     (args.out / "ablation_results.json").write_text(json.dumps({"runs": results, "summary": rows}, indent=2) + "\n")
     (args.out / "ablation_table.md").write_text(markdown(study, rows, results, args))

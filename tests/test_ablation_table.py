@@ -20,7 +20,7 @@ def git(repo: Path, *arguments: str) -> str:
 
 
 @pytest.mark.slow
-def test_marker_variant_table_and_resume(tmp_path):
+def test_marker_variant_table_and_resume(tmp_path, import_script):
     lines = SHIPPED_FILE.read_text(encoding="utf-8").splitlines()
     rows = tmp_path / "rows.jsonl"
     rows.write_text("\n".join(lines[:6] + lines[1250:1253] + lines[2000:2003]) + "\n")
@@ -54,6 +54,17 @@ def test_marker_variant_table_and_resume(tmp_path):
     assert third.returncode == 0 and "$ atomlm" not in third.stdout, third.stdout[-2000:] + third.stderr[-2000:]
     assert "reusing" in third.stdout and "| marker-end" in (out / "ablation_table.md").read_text()
     assert json.loads((out / "ablation_results.json").read_text())["runs"] == [run]
+
+    # A row another session stored for a variant not in --only is in the table too, and is not rerun.
+    ablation_table = import_script("ablation_table")
+    full = next(v for v in ablation_table.load_study("features").variants if v.name == "full")
+    args = SimpleNamespace(preset="smoke", set=[], tokens=4096.0, data_path=rows)
+    stored = {**run, "variant": "full", "acc": 12.5, "recipe": ablation_table.recipe(full, 0, args)}
+    (repo / "rows" / "full-seed0.json").write_text(json.dumps(stored))
+    fourth = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert fourth.returncode == 0 and "$ atomlm" not in fourth.stdout, fourth.stdout[-2000:] + fourth.stderr[-2000:]
+    assert json.loads((out / "ablation_results.json").read_text())["runs"] == [stored, run]  # study order
+    assert "| full" in (out / "ablation_table.md").read_text()
 
 
 def test_a_stored_row_is_reused_only_for_the_same_recipe(tmp_path, import_script):
