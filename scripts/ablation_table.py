@@ -16,10 +16,11 @@ training run continues from its last checkpoint with --resume). Scores: ArithMar
 exact match. Output: OUT/ablation_table.md, OUT/ablation_table.png, OUT/ablation_results.json.
 
 A study can take longer than a machine lives. Each finished run's row is also written to --rows
-(default OUT/rows; one small JSON file per variant and seed, meant for git: --commit commits it
-as soon as it is written), and a later invocation reuses a row whose recipe (preset, steps,
-settings, tokenizer, scoring file) is unchanged, even when OUT is gone; the table shows every
-stored row, also those of variants left out by --only:
+(default OUT/rows; one small JSON file per variant and seed, meant for git), with the table,
+chart and results of every row stored so far beside them (--commit commits the folder after each
+run). A later invocation reuses a row whose recipe (preset, steps, settings, tokenizer, scoring
+file) is unchanged, even when OUT is gone; the table shows every stored row, also those of
+variants left out by --only:
 
     python scripts/ablation_table.py --study recipes --out runs/recipes --tokens 20e6 \
         --rows results/studies/recipes --commit
@@ -148,20 +149,32 @@ def stored_row(path: Path, wanted: dict) -> dict | None:
     return row if row.get("recipe") == wanted else None
 
 
+def run_label(variant: Variant, seed: int) -> str:
+    return f"{variant.name}-seed{seed}"
+
+
 def row_path(variant: Variant, seed: int, args) -> Path:
-    return args.rows / f"{variant.name}-seed{seed}.json"
+    return args.rows / f"{run_label(variant, seed)}.json"
+
+
+def study_runs(study: Study, args) -> list[tuple[Variant, int]]:
+    """Every (variant, seed) of the study under --seeds, in study order."""
+    return [(variant, seed) for variant in study.variants
+            for seed in (args.seeds if variant.all_seeds else args.seeds[:1])]
+
+
+def stored_results(study: Study, args) -> list[dict]:
+    """The stored rows of the study's runs that match their recipe, in study order."""
+    rows = (stored_row(row_path(variant, seed, args), recipe(variant, seed, args))
+            for variant, seed in study_runs(study, args))
+    return [row for row in rows if row is not None]
 
 
 def run_variant(variant: Variant, seed: int, args, log: Path) -> dict:
-    """Train, export and score one (variant, seed); each step skipped when already done, the whole
-    run when --rows holds its row."""
+    """Train, export and score one (variant, seed), each step skipped when already done; store
+    and return its row."""
     out = args.out
-    label = f"{variant.name}-seed{seed}"
-    path, wanted = row_path(variant, seed, args), recipe(variant, seed, args)
-    row = stored_row(path, wanted)
-    if row is not None:
-        print(f"ablation_table: {label}: reusing {path}", flush=True)
-        return row
+    label = run_label(variant, seed)
     train_tokenizer(variant, out, log)
     run_dir, model_dir = out / "runs" / label, out / "models" / label
     arithmark, exact = out / "results" / f"{label}-arithmark.json", out / "results" / f"{label}-exact-match.json"
@@ -187,12 +200,10 @@ def run_variant(variant: Variant, seed: int, args, log: Path) -> dict:
         "other_rows": scored.get("truncation_distractors", {}).get("other/all", {}).get("acc"),
         "exact_match": generated["acc"],
         "train_minutes": record["wall_time_s"] / 60,
-        "recipe": wanted,
+        "recipe": recipe(variant, seed, args),
     }
     args.rows.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(row, indent=2) + "\n")
-    if args.commit and commit_folder(args.rows, f"{args.study} study: {label}, acc {row['acc']:.2f}"):
-        print(f"ablation_table: committed {path}", flush=True)
+    row_path(variant, seed, args).write_text(json.dumps(row, indent=2) + "\n")
     return row
 
 
@@ -229,6 +240,17 @@ def markdown(study: Study, rows: list[dict], results: list[dict], args) -> str:
                      + f" | {row['acc_spread']:.2f} |")
     lines += ["", "Commands (one per run):", "", "```"] + [r["command"] for r in results] + ["```", ""]
     return "\n".join(lines)
+
+
+def write_table(study: Study, args, folder: Path) -> Path:
+    """The table, chart and results of every stored row into `folder`; returns the table's path."""
+    results = stored_results(study, args)
+    rows = summarise(study, results)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "ablation_results.json").write_text(json.dumps({"runs": results, "summary": rows}, indent=2) + "\n")
+    (folder / "ablation_table.md").write_text(markdown(study, rows, results, args))
+    bar_chart(study, rows, folder / "ablation_table.png")
+    return folder / "ablation_table.md"
 
 
 def bar_chart(study: Study, rows: list[dict], path: Path) -> None:
@@ -282,20 +304,18 @@ def main(argv=None) -> int:
                      f"({', '.join(v.name for v in study.variants)})")
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "ablation_log.txt"
-    results = []
-    for variant in study.variants:
-        for seed in args.seeds if variant.all_seeds else args.seeds[:1]:
-            if not args.only or variant.name in args.only:
-                results.append(run_variant(variant, seed, args, log))
-                continue
-            row = stored_row(row_path(variant, seed, args), recipe(variant, seed, args))
-            if row is not None:  # not run now but measured before: the table shows every stored row
-                results.append(row)
-    rows = summarise(study, results)
-    (args.out / "ablation_results.json").write_text(json.dumps({"runs": results, "summary": rows}, indent=2) + "\n")
-    (args.out / "ablation_table.md").write_text(markdown(study, rows, results, args))
-    bar_chart(study, rows, args.out / "ablation_table.png")
-    print((args.out / "ablation_table.md").read_text())
+    for variant, seed in study_runs(study, args):
+        label, path = run_label(variant, seed), row_path(variant, seed, args)
+        if args.only and variant.name not in args.only:
+            continue
+        if stored_row(path, recipe(variant, seed, args)) is not None:
+            print(f"ablation_table: {label}: reusing {path}", flush=True)
+            continue
+        row = run_variant(variant, seed, args, log)
+        write_table(study, args, args.rows)  # the committed folder always holds the whole table so far
+        if args.commit and commit_folder(args.rows, f"{args.study} study: {label}, acc {row['acc']:.2f}"):
+            print(f"ablation_table: committed {args.rows}", flush=True)
+    print(write_table(study, args, args.out).read_text())  # every stored row, also of variants not in --only
     return 0
 
 

@@ -44,7 +44,8 @@ def test_marker_variant_table_and_resume(tmp_path, import_script):
     assert (out / "ablation_table.png").stat().st_size > 0
 
     assert git(repo, "log", "--format=%s") == f"features study: marker-end-seed0, acc {run['acc']:.2f}\n"
-    assert git(repo, "status", "--porcelain") == ""  # the finished row is committed
+    assert git(repo, "status", "--porcelain") == ""  # the finished row is committed, with the table so far
+    assert "| marker-end" in (repo / "rows" / "ablation_table.md").read_text()
 
     second = subprocess.run(command, capture_output=True, text=True, env=env)
     assert second.returncode == 0 and "$ atomlm" not in second.stdout  # every step was already done
