@@ -31,7 +31,7 @@ def test_card_recipe_matches_spec_totals_and_order():
     assert share(last, math) > share(first, math)
 
 
-@pytest.mark.parametrize("name", ["atom2.7m", "offline", "smoke"])
+@pytest.mark.parametrize("name", shipped_curricula())
 def test_shipped_curricula_round_trip(name, tmp_path):
     assert name in shipped_curricula()
     curriculum = load_curriculum(name)

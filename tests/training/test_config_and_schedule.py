@@ -16,7 +16,7 @@ from atomlm.training.schedule import lr_multiplier
 
 
 def test_presets_load_and_round_trip():
-    assert {"smoke", "cpu", "cpu-2h", "cpu-extend", "atom2.7m", "gpu"} == set(list_presets())
+    assert {"smoke", "cpu", "cpu-2h", "cpu-6h", "cpu-extend", "atom2.7m", "gpu"} == set(list_presets())
     for name in list_presets():
         config = load_config(name)
         assert config_from_dict(json.loads(json.dumps(config.to_dict()))) == config
@@ -24,6 +24,18 @@ def test_presets_load_and_round_trip():
     assert full.model.overrides == {}  # the default Atom2.7m architecture
     # the card's curriculum is about 3.5B tokens
     assert abs(full.optim.max_steps * full.tokens_per_step() - 3.5e9) < 0.01e9
+
+
+@pytest.mark.parametrize("preset", list_presets())
+def test_each_presets_curriculum_holds_the_tokens_its_steps_take(preset):
+    """A run longer than its curriculum loops back to the first phase: every preset fits in its
+    curriculum, so the last steps (the learning-rate decay) train on the last phase. Up to one
+    step's tokens more is fine: the windows' padding makes the shards hold more than that."""
+    from atomlm.data.curriculum import load_curriculum
+
+    config = load_config(preset)
+    curriculum = load_curriculum(config.data.curriculum)
+    assert config.optim.max_steps * config.tokens_per_step() <= curriculum.total_tokens + config.tokens_per_step()
 
 
 def test_gpu_preset_is_the_atom2_7m_recipe_for_one_gpu_in_resumable_jobs():
@@ -143,7 +155,7 @@ def _learning_rates(settings, make_scheduler, resume_at: int | None = None) -> l
     return rates
 
 
-@pytest.mark.parametrize("preset", ["smoke", "cpu", "cpu-2h", "cpu-extend", "atom2.7m", "gpu"])
+@pytest.mark.parametrize("preset", ["smoke", "cpu", "cpu-2h", "cpu-6h", "cpu-extend", "atom2.7m", "gpu"])
 def test_each_presets_schedule_step_by_step_resumes_exactly_and_differs_from_transformers(preset):
     from transformers import get_cosine_with_min_lr_schedule_with_warmup, get_wsd_schedule
 

@@ -198,6 +198,17 @@ def test_wrongly_typed_config_stops_before_the_run_directory_exists(tmp_path, at
     assert not (tmp_path / "run").exists()
 
 
+def test_compile_on_a_cpu_without_a_compiler_stops_before_anything_runs(tmp_path, atomlm, make_config):
+    config = make_config(tmp_path / "tiny.json", run={"compile": True, "device": "cpu"})
+    no_tools = tmp_path / "bin"
+    no_tools.mkdir()  # PATH holds no g++, c++ or clang++
+    result = atomlm(["train", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress"],
+                    env={"PATH": str(no_tools), "CXX": ""})
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.startswith("atomlm train: error: run.compile on the CPU needs a C++ compiler")
+    assert result.stderr.count("\n") == 1 and not (tmp_path / "run").exists()
+
+
 def test_out_that_is_not_a_run_directory_is_refused_untouched(tmp_path, atomlm, make_config):
     from atomlm.errors import UserError
     from atomlm.training.config import load_config

@@ -10,7 +10,7 @@ A curriculum file (`pretraining_curriculum.json`) looks like
 
 Within a phase, a source's token target is `tokens * weight / sum(weights)`. `stage` (an int or
 a list of ints, mixed uniformly) applies to `synthetic-arithmetic` only. Shipped curricula live
-in `atomlm/data/curricula/` and load by name: `atom2.7m`, `offline`, `smoke`.
+in `atomlm/data/curricula/` and load by name (`shipped_curricula()` lists them).
 """
 
 from __future__ import annotations
