@@ -7,8 +7,6 @@ import sys
 
 def register(subparsers):
     """Add the `data` verb and its sub-verbs to the top-level parser."""
-    from atomlm.data.curriculum import shipped_curricula
-
     parser = subparsers.add_parser("data", help="pretraining data: synthetic arithmetic, token shards, stats")
     data_sub = parser.add_subparsers(dest="data_verb", metavar="DATA_VERB",
                                      help="what to do; `atomlm data DATA_VERB --help` lists its flags")
@@ -22,7 +20,7 @@ def register(subparsers):
     arithmetic.set_defaults(handler=_arithmetic)
 
     build = data_sub.add_parser("build", help="tokenize a curriculum into uint16 shards (resumable)")
-    build.add_argument("--curriculum", default="offline", help=f"curriculum JSON file or shipped name: {', '.join(shipped_curricula())} (default offline)")
+    build.add_argument("--curriculum", default="offline", help="curriculum JSON file or the name of one shipped in atomlm/data/curricula/ (default offline; a wrong name lists them)")
     build.add_argument("--tokenizer", default=None, metavar="DIR", help="tokenizer directory (default: the tokenizer shipped with atomlm)")
     build.add_argument("--out", required=True, metavar="DIR", help="directory for the shards and manifest.json (an interrupted build continues there)")
     build.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes, at least 1 (default 1)")
