@@ -18,7 +18,7 @@ exact match. Output: OUT/ablation_table.md, OUT/ablation_table.png, OUT/ablation
 A study can take longer than a machine lives. Each finished run's row is also written to --rows
 (default OUT/rows; one small JSON file per variant and seed, meant for git), with the table,
 chart and results of every row stored so far beside them (--commit commits the folder after each
-run). A later invocation reuses a row whose recipe (preset, steps, settings, tokenizer, scoring
+run). A later invocation reuses a row whose recipe (preset and its file's content, steps, settings, tokenizer, scoring
 file) is unchanged, even when OUT is gone; the table shows every stored row, also those of
 variants left out by --only:
 
@@ -135,8 +135,12 @@ def trained_steps(run_dir: Path) -> int:
 
 
 def recipe(variant: Variant, seed: int, args) -> dict:
-    """What a run's row depends on (not where its files are): a stored row with the same recipe is reused."""
-    return {"preset": args.preset, "steps": steps_for(variant, args), "seed": seed,
+    """What a run's row depends on (not where its files are): a stored row with the same recipe is
+    reused. The preset's file content is part of it, so a row made before the preset changed is not."""
+    from atomlm.training.config import config_file
+
+    preset_content = json.loads(config_file(args.preset).read_text())
+    return {"preset": args.preset, "preset_content": preset_content, "steps": steps_for(variant, args), "seed": seed,
             "settings": [*args.set, *variant.settings], "tokenizer": variant.tokenizer_name,
             "data_path": str(args.data_path) if args.data_path else None}
 

@@ -83,6 +83,17 @@ def test_a_stored_row_is_reused_only_for_the_same_recipe(tmp_path, import_script
                     ablation_table.recipe(ablation_table.load_study("recipes").variants[2], 0, args)):
         assert ablation_table.stored_row(path, changed) is None
 
+    # The same preset name with other content (a preset edited since the row was made) retrains.
+    from atomlm.training.config import config_file
+
+    preset = tmp_path / "my-preset.json"
+    preset.write_text(config_file("cpu").read_text())
+    mine = SimpleNamespace(**{**vars(args), "preset": str(preset)})
+    path.write_text(json.dumps({"variant": variant.name, "acc": 50.0, "recipe": ablation_table.recipe(variant, 0, mine)}))
+    assert ablation_table.stored_row(path, ablation_table.recipe(variant, 0, mine))["acc"] == 50.0
+    preset.write_text(preset.read_text().replace('"lr": 3e-3', '"lr": 2e-3'))  # the same steps
+    assert ablation_table.stored_row(path, ablation_table.recipe(variant, 0, mine)) is None
+
 
 def test_every_shipped_study_resolves_to_valid_runs(tmp_path, import_script):
     """Each variant of each shipped study gives a config that loads (types checked) and a

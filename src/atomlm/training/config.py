@@ -254,17 +254,23 @@ def validate(config: TrainConfig, source: str = "<config>") -> None:
             raise ConfigError(f"{source}: {message}")
 
 
-def load_config(preset_or_path: str) -> TrainConfig:
-    """Load a preset by name (`smoke`, `cpu`, `atom2.7m`) or a JSON config file by path."""
+def config_file(preset_or_path: str) -> Path:
+    """The JSON file of a preset name (`smoke`, `cpu`, `atom2.7m`, ...) or of a config file path."""
     path = Path(preset_or_path)
     if not path.suffix == ".json" or not path.exists():
         candidate = PRESET_DIR / f"{preset_or_path}.json"
         if candidate.exists():
-            path = candidate
-        elif not path.exists():
+            return candidate
+        if not path.exists():
             raise ConfigError(
                 f"no preset or config file named {preset_or_path!r}; presets: {', '.join(list_presets())}"
             )
+    return path
+
+
+def load_config(preset_or_path: str) -> TrainConfig:
+    """Load a preset by name (`smoke`, `cpu`, `atom2.7m`) or a JSON config file by path."""
+    path = config_file(preset_or_path)
     try:
         raw = json.loads(path.read_text())
     except json.JSONDecodeError as error:
