@@ -182,3 +182,21 @@ def test_mathematics_stream_leaves_the_callers_random_numbers_alone():
     # interleaved with other draws, the stream goes on as if alone
     rest = list(itertools.islice(stream, 10))
     assert first + rest == list(itertools.islice(iter_documents(SOURCES["mathematics"], seed=5), 20))
+
+
+def test_mathematics_draws_the_same_numbers_on_every_python():
+    # mathematics-dataset calls random.randint(-49.0, 51.0) in numbers.round_number: Python 3.10
+    # and 3.11 convert (with a DeprecationWarning), 3.12 raises TypeError, which dropped every
+    # rounding problem from the stream. Its `random` must take integral floats without warning.
+    import warnings
+
+    from atomlm.data.mathematics_source import _PrivateGlobalRandomness, problem_functions
+
+    round_number = problem_functions()["numbers__round_number"]
+    randomness = _PrivateGlobalRandomness(5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        for _ in range(20):
+            with randomness:
+                problem = round_number()
+            assert "ound" in str(problem.question)

@@ -1,8 +1,8 @@
 """The `mathematics` source: DeepMind mathematics-dataset question/answer pairs, generated here.
 
-mathematics-dataset 1.0.1 predates sympy 1.6 and numpy 2; `problem_functions` loads it with the
-two repairs it needs (an import shim, and variable names chosen independently of
-PYTHONHASHSEED). The package draws from the global python, numpy and sympy generators; each
+mathematics-dataset 1.0.1 predates sympy 1.6, numpy 2 and Python 3.12; `problem_functions` loads
+it with the three repairs it needs (an import shim, variable names chosen independently of
+PYTHONHASHSEED, and integral floats accepted by `random.randint` as Python 3.10 and 3.11 do). The package draws from the global python, numpy and sympy generators; each
 stream swaps in its own seeded states of them per problem (`_PrivateGlobalRandomness`), so a
 stream is reproducible wherever it runs and never moves the caller's random numbers.
 """
@@ -78,6 +78,9 @@ def problem_functions() -> dict:
     from mathematics_dataset.util import composition
 
     composition.Context.pop = _pop_unused_symbol_in_sorted_order
+    for name, module in list(sys.modules.items()):
+        if name.startswith("mathematics_dataset.") and getattr(module, "random", None) is random:
+            module.random = _RANDOM_WITH_INTEGRAL_FLOATS
     flat: dict = {}
 
     def flatten(tree, prefix=""):
@@ -108,6 +111,34 @@ def _pop_unused_symbol_in_sorted_order(context) -> str:
     symbol = random.choice(allowed)
     context._self_symbols.add(symbol)
     return symbol
+
+
+def _integral(value):
+    """`value` as an int when it is an integral float (Python 3.10-3.11's randrange conversion;
+    3.12 raises TypeError, which silently dropped every `numbers__round_number` problem)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+class _RandomAcceptingIntegralFloats:
+    """The `random` module as mathematics-dataset sees it: the same global generator, but
+    `randint`/`randrange` take integral floats (e.g. `randint(-49.0, 51.0)` in
+    `numbers.round_number`), so the stream draws the same numbers on every Python."""
+
+    def __getattr__(self, name):
+        return getattr(random, name)
+
+    @staticmethod
+    def randint(low, high):
+        return random.randint(_integral(low), _integral(high))
+
+    @staticmethod
+    def randrange(start, stop=None, step=1):
+        return random.randrange(_integral(start), None if stop is None else _integral(stop), _integral(step))
+
+
+_RANDOM_WITH_INTEGRAL_FLOATS = _RandomAcceptingIntegralFloats()
 
 
 class _PrivateGlobalRandomness:
