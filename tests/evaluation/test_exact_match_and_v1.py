@@ -72,12 +72,18 @@ def test_exact_match_counts_a_written_answer(gpt2_dir):
     with torch.no_grad():
         model.transformer.ln_f.weight.zero_()
         model.transformer.ln_f.bias.copy_(model.transformer.wte.weight[seven] * 100)
-    rows = [{"ind": 0, "ctx": "1 + 1 =", "endings": [" 7777", " 1", " 2", " 3"], "label": 0, "metadata": {}},
-            {"ind": 1, "ctx": "2 + 2 =", "endings": [" 0", " 1", " 2", " 777"], "label": 3, "metadata": {}}]
+    rows = [{"ind": 0, "ctx": "1 + 1 =", "endings": [" 7777", " 1", " 2", " 3"], "label": 0,
+             "metadata": {"topic": "addition", "has_parentheses": False}},
+            {"ind": 1, "ctx": "2 * 2 =", "endings": [" 0", " 1", " 2", " 777"], "label": 3,
+             "metadata": {"topic": "multiplication", "has_parentheses": False}}]
     result = exact_match(model, tokenizer, rows, max_new_tokens=4)
     assert [p["completion"] for p in result["predictions"]] == ["7777", "7777"]
     assert [p["correct"] for p in result["predictions"]] == [True, False]
     assert result["acc"] == 50.0
+    # broken down by the same metadata keys as the multiple-choice score
+    assert result["breakdowns"]["topic"] == {"addition": {"acc": 100.0, "correct": 1, "total": 1},
+                                             "multiplication": {"acc": 0.0, "correct": 0, "total": 1}}
+    assert result["breakdowns"]["has_parentheses"]["False"]["total"] == 2
 
 
 def test_cli_writes_v1_rows(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 import pytest
 import torch
@@ -116,4 +117,7 @@ def test_breakdowns_cover_metadata(gpt2_dir, rows):
     tagged = [r for r in rows if "operator_count" in r["metadata"]]
     by_operators = result["breakdowns"]["operator_count"]
     assert sum(cell["total"] for name, cell in by_operators.items() if name != "None") == len(tagged)
-    assert set(result["breakdowns"]) >= {"difficulty", "operator_count", "has_parentheses"}
+    assert set(result["breakdowns"]) >= {"difficulty", "operator_count", "has_parentheses", "topic"}
+    by_topic = {name: cell["total"] for name, cell in result["breakdowns"]["topic"].items() if name != "None"}
+    assert by_topic == Counter(r["metadata"]["topic"] for r in rows if "topic" in r["metadata"])
+    assert "mixed" in by_topic and "addition" in by_topic

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
+from atomlm.evaluation.benchmark_fusion_arithmark import BREAKDOWN_KEYS
+
 NUMBER = re.compile(r"^\s*(-?\d+(?:\.\d+)?)")
 
 
@@ -56,7 +58,7 @@ def exact_match(model, tokenizer, rows, *, batch_size: int = 64, max_new_tokens:
         hit = produced is not None and _same_number(produced, expected)
         correct += hit
         metadata = row.get("metadata", {})
-        for key in ("difficulty", "operator_count", "stage"):
+        for key in BREAKDOWN_KEYS:
             if key in metadata:
                 cell = groups[(key, str(metadata[key]))]
                 cell[0] += hit
