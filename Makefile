@@ -56,7 +56,9 @@ lock:
 	rm -rf .cache/lock-venv && python3 -m venv .cache/lock-venv
 	.cache/lock-venv/bin/python -m pip install --quiet pip==$(PIP_VERSION) torch==2.13.0
 	.cache/lock-venv/bin/python -m pip install --quiet -e ".[$(EXTRAS)]"
-	.cache/lock-venv/bin/python -m pip freeze --exclude-editable > $(LOCK)
+	# Local version labels (torch's "+cpu") name a build PyPI does not serve: a lock pinning one
+	# could not be installed anywhere else. "==2.13.0" still matches the +cpu build installed here.
+	.cache/lock-venv/bin/python -m pip freeze --exclude-editable | sed -E 's/^([^=]+==[^+]+)\+.*$$/\1/' > $(LOCK)
 	rm -rf .cache/lock-venv
 
 clean:

@@ -29,3 +29,11 @@ def test_lock_pins_every_dependency_and_extra():
     names = {re.split(r"[<>=!\[ ;]", requirement)[0].lower().replace("_", "-") for requirement in requirements}
     assert not names - set(locked), f"not in requirements/lock.txt: {sorted(names - set(locked))} (run make lock)"
     assert locked["torch"].startswith("2.13.0")
+
+
+def test_lock_pins_no_local_build_label():
+    # "torch==2.13.0+cpu" is what pip freeze writes for this machine's CPU wheel, but PyPI serves
+    # no "+cpu" build: with it in the lock, `make setup` fails anywhere else. "==2.13.0" matches both.
+    labelled = [f"{name}=={version}" for name, version in pins(REPO / "requirements" / "lock.txt").items()
+                if "+" in version]
+    assert not labelled, f"local build labels in requirements/lock.txt: {labelled}"
