@@ -20,9 +20,12 @@ LATEST_DIR := .cache/transformers-latest
 .PHONY: demo test test-lowest test-latest lock setup clean
 
 $(VENV)/.installed: pyproject.toml $(LOCK)
+	@python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || test -x $(PY) || { \
+	  echo "atomlm needs Python 3.11 or newer (python3 is $$(python3 --version 2>&1)); put one first on PATH" >&2; \
+	  exit 2; }
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet pip==$(PIP_VERSION)
-	# torch first, pinned, so nothing pulls a CUDA build
+	# torch first, pinned: on this kind of machine that takes the CPU build on disk, so nothing pulls a CUDA build
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -c $(LOCK) -e ".[$(EXTRAS)]"
 	touch $@
