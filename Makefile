@@ -16,8 +16,15 @@ OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 # PYTHONPATH so they reuse its torch; only the Hugging Face-facing tests run against them.
 LOWEST_DIR := .cache/transformers-lowest
 LATEST_DIR := .cache/transformers-latest
+# Exported models are loaded by users with transformers 4.x too: the oldest and newest 4.x release
+# tested, pinned in requirements/transformers-<release>.txt.
+TRANSFORMERS4_DIR := .cache/transformers-4
+TRANSFORMERS4_RELEASES := 4.46 4.57
+empty :=
+space := $(empty) $(empty)
+TRANSFORMERS4_PATHS := $(subst $(space),:,$(foreach release,$(TRANSFORMERS4_RELEASES),$(CURDIR)/$(TRANSFORMERS4_DIR)/$(release)/site-packages))
 
-.PHONY: demo test test-lowest test-latest lock setup clean
+.PHONY: demo test test-lowest test-latest test-transformers4 lock setup clean
 
 $(VENV)/.installed: pyproject.toml $(LOCK)
 	@python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || test -x $(PY) || { \
@@ -46,6 +53,19 @@ test-lowest: setup
 	$(PY) -m pip install --quiet --target $(LOWEST_DIR)/site-packages \
 		-c $(LOWEST_DIR)/constraints.txt -r requirements/lowest.txt
 	PYTHONPATH=$(CURDIR)/$(LOWEST_DIR)/site-packages $(OFFLINE) $(PY) -m pytest -q -m huggingface -p no:cacheprovider
+
+# An export, loaded by a user with transformers 4.x (no atomlm), gives today's logits, tokens and
+# answers. Each release goes into its own target directory; the test runs them in subprocesses.
+# Run by CI.
+test-transformers4: setup
+	rm -rf $(TRANSFORMERS4_DIR) && mkdir -p $(TRANSFORMERS4_DIR)
+	grep -viE '^(transformers|tokenizers|huggingface[-_]hub)==' $(LOCK) > $(TRANSFORMERS4_DIR)/constraints.txt
+	for release in $(TRANSFORMERS4_RELEASES); do \
+		$(PY) -m pip install --quiet --target $(TRANSFORMERS4_DIR)/$$release/site-packages \
+			-c $(TRANSFORMERS4_DIR)/constraints.txt -r requirements/transformers-$$release.txt || exit 1; \
+	done
+	ATOMLM_TRANSFORMERS4_PATHS=$(TRANSFORMERS4_PATHS) $(OFFLINE) $(PY) -m pytest -q -p no:cacheprovider \
+		tests/modeling/test_export.py -k transformers_4
 
 # The newest transformers release, on demand (not in CI): run it before `make lock`.
 test-latest: setup

@@ -29,7 +29,7 @@ BODY = """
 
 A {parameters:,}-parameter decoder-only causal language model with an arithmetic-aware
 tokenizer, built with atomlm. Load it with `trust_remote_code=True`; the code files here need
-only `torch` and `transformers`.
+only `torch` and `transformers` (4.46 or newer, 5.x included).
 
 ## Usage
 ```python

@@ -22,10 +22,15 @@ EXPECTED_FILES = {
 }
 
 
-def run_outside(model_dir, ids, tmp_path):
+# site-packages directories holding a transformers 4.x release (`make test-transformers4` installs
+# them and sets this); the test that loads an export there is skipped without them.
+TRANSFORMERS_4_DIRS = [path for path in os.environ.get("ATOMLM_TRANSFORMERS4_PATHS", "").split(os.pathsep) if path]
+
+
+def run_outside(model_dir, ids, tmp_path, pythonpath=""):
     ids_path, output_path = tmp_path / "ids.json", tmp_path / "out.json"
     ids_path.write_text(json.dumps(ids))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "PYTHONPATH": ""}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "PYTHONPATH": pythonpath}
     result = subprocess.run([sys.executable, str(OUTSIDE_USER), str(model_dir), str(ids_path), str(output_path)],
                             capture_output=True, text=True, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -39,6 +44,9 @@ def test_export_holds_every_file(exported_dir):
     assert config["auto_map"]["AutoModelForCausalLM"] == "modeling_atom.AtomForCausalLM"
     tokenizer_config = json.loads((exported_dir / "tokenizer_config.json").read_text())
     assert tokenizer_config["auto_map"]["AutoTokenizer"][0] == "tokenization_atom.AtomTokenizer"
+    # the spelling transformers 4.x reads too (5.x writes a list under extra_special_tokens)
+    assert "<|endoftext|>" in tokenizer_config["additional_special_tokens"]
+    assert "extra_special_tokens" not in tokenizer_config
     assert config["auto_map"]["AutoModel"] == "modeling_atom.AtomModel"
     assert config["auto_map"]["AutoConfig"] == "configuration_atom.AtomConfig"
     for code_file in ["configuration_atom.py", "modeling_atom.py", "arithmetic_features.py", "tokenization_atom.py"]:
@@ -88,6 +96,35 @@ def test_export_refuses_a_mismatched_tokenizer(tmp_path):
     with pytest.raises(UserError, match="digit_token_ids"):
         export_random_init(tmp_path / "out", digit_token_ids=list(range(100, 110)))
     assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def trained_export(tmp_path_factory):
+    """The shipped (trained) model exported with today's code, so its answers are worth comparing."""
+    from atomlm.export import export_hf_directory
+
+    shipped = Path(__file__).resolve().parents[2] / "pretrained" / "atom2.7m"
+    model = AtomForCausalLM.from_pretrained(shipped).eval()
+    return export_hf_directory(model, shipped, tmp_path_factory.mktemp("trained") / "atom")
+
+
+@pytest.mark.skipif(not TRANSFORMERS_4_DIRS, reason="needs transformers 4.x: run `make test-transformers4`")
+@pytest.mark.parametrize("site_packages", TRANSFORMERS_4_DIRS or ["unset"])
+def test_an_export_loads_with_transformers_4(trained_export, tokenizer, site_packages, tmp_path):
+    # Users load exports with whatever transformers they have: 4.x spells the config class
+    # PretrainedConfig and reads `extra_special_tokens` as a dict; both are handled in the files.
+    ids = [tokenizer.encode("(12 + -7) * 3 = 15, said the 2 scribes", add_special_tokens=False)]
+    (tmp_path / "today").mkdir()
+    (tmp_path / "legacy").mkdir()
+    today = run_outside(trained_export, ids, tmp_path / "today")
+    legacy = run_outside(trained_export, ids, tmp_path / "legacy", pythonpath=site_packages)
+    assert legacy["transformers_version"].startswith("4.") and not legacy["atomlm_loaded"]
+    assert torch.allclose(torch.tensor(legacy["logits"]), torch.tensor(today["logits"]), atol=1e-5)
+    assert legacy["pipeline_text"] == today["pipeline_text"] == "12 + 34 = 46"
+    for key in ("parameters", "tokenizer_classes", "same_ids", "round_trip", "digits_1234", "window_finite",
+                "special_tokens", "encoded_with_specials"):
+        assert legacy[key] == today[key], key
+    assert "<|number_end|>" in legacy["special_tokens"]
 
 
 def test_shipped_checkpoint_code_matches_the_source():

@@ -18,10 +18,14 @@ class BlockAtomlm(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, BlockAtomlm())
 
 import torch  # noqa: E402
+import transformers  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline  # noqa: E402
 
 model_dir, ids_path, output_path = sys.argv[1:4]
-model = AutoModelForCausalLM.from_pretrained(model_dir, trust_remote_code=True, dtype=torch.float32).eval()
+major, minor = map(int, transformers.__version__.split(".")[:2])
+dtype_argument = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"  # renamed in 4.56
+model = AutoModelForCausalLM.from_pretrained(model_dir, trust_remote_code=True,
+                                             **{dtype_argument: torch.float32}).eval()
 fast = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=True)
 slow = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=True, use_fast=False)
 ids = torch.tensor(json.load(open(ids_path)))
@@ -41,5 +45,8 @@ result = {
     "window_finite": bool(torch.isfinite(window).all()) and window.shape[1] == 548,
     "pipeline_text": generator("12 + 34 =", max_new_tokens=4, do_sample=False)[0]["generated_text"],
     "atomlm_loaded": any(name.startswith("atomlm") for name in sys.modules),
+    "transformers_version": transformers.__version__,
+    "special_tokens": fast.all_special_tokens,
+    "encoded_with_specials": fast.encode("3 + 4 = 7<|endoftext|>", add_special_tokens=False),
 }
 json.dump(result, open(output_path, "w"))
