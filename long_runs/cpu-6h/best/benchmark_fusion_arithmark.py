@@ -47,7 +47,9 @@ DEFAULT_DATA_CANDIDATES = (
 BENCHMARK_NAMES = {"2.0": "arithmark_2.0", "v1": "arithmark_v1", "3": "arithmark_3"}
 # Items per batch: measured fastest on 2 CPU cores (benchmarks/arithmark_scoring.py).
 DEFAULT_BATCH_SIZE = 128
-BREAKDOWN_KEYS = ("difficulty", "operator_count", "has_parentheses", "category", "stage", "n_operands")
+# Row metadata keys a result is broken down by, where the rows carry them (`topic`: the
+# operation of a one-operator row, "mixed" otherwise).
+BREAKDOWN_KEYS = ("difficulty", "operator_count", "has_parentheses", "topic", "category", "stage", "n_operands")
 
 
 class ArithMarkFormatError(ValueError):
@@ -526,7 +528,7 @@ def format_report(output) -> str:
         f"{benchmark}: acc {headline['acc']:.2f}% ({headline['correct']}/{headline['total']}), "
         f"acc_norm {output['acc_norm']:.2f}%  [{output['model']}, {output['params']:,} params]"
     ]
-    for key in ("operator_count", "difficulty", "has_parentheses", "category"):
+    for key in ("operator_count", "difficulty", "has_parentheses", "topic", "category"):
         table = output["breakdowns"].get(key)
         if not table:
             continue

@@ -1,10 +1,14 @@
 """Configuration of the Atom decoder-only language model.
 
-This file ships inside every exported model directory, so it imports only `transformers`.
+This file ships inside every exported model directory, so it imports only `transformers` (4.46
+and newer: an export loads there too).
 Defaults reproduce Atom2.7m exactly (2,738,880 parameters with the default tokenizer).
 """
 
-from transformers import PreTrainedConfig
+try:
+    from transformers import PreTrainedConfig
+except ImportError:  # transformers 4.x spells it PretrainedConfig
+    from transformers import PretrainedConfig as PreTrainedConfig
 
 from .arithmetic_features import ARITHMETIC_SYMBOLS, NUM_ROLES
 

@@ -19,6 +19,9 @@ drops the marker and restores written digit order in id space, so any Unicode te
 exactly (a literal `<|number_end|>` typed right after a digit is read as the marker).
 
 Ships inside every exported model directory: imports only `transformers` and the standard library.
+A saved tokenizer_config.json lists the extra special tokens under `additional_special_tokens`,
+which transformers 5 reads as its `extra_special_tokens` and 4.x reads too (4.x takes a list under
+`extra_special_tokens` for a dict and fails), so an export loads with either.
 Load with `AutoTokenizer.from_pretrained(dir, trust_remote_code=True)` (with or without
 `use_fast=False`: both resolve to this class, so both give the same ids).
 Offsets from `return_offsets_mapping=True` index the rewritten text.
@@ -26,7 +29,9 @@ Offsets from `return_offsets_mapping=True` index the rewritten text.
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 from transformers import PreTrainedTokenizerFast, TextStreamer
 
@@ -68,6 +73,14 @@ def reverse_digit_token_runs(items: list, is_digit) -> list:
 def drop_markers_after_digits(items: list, is_digit, marker) -> list:
     """Remove every `marker` that directly follows a digit (where encoding put one)."""
     return [item for index, item in enumerate(items) if not (item == marker and index and is_digit(items[index - 1]))]
+
+
+def write_config_readable_by_transformers_4(path: Path) -> None:
+    """Move a list of `extra_special_tokens` (transformers 5's name) to `additional_special_tokens`."""
+    config = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(config.get("extra_special_tokens"), list):
+        config["additional_special_tokens"] = config.pop("extra_special_tokens")
+        path.write_text(json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 class AtomTokenizer(PreTrainedTokenizerFast):
@@ -133,6 +146,13 @@ class AtomTokenizer(PreTrainedTokenizerFast):
         return super()._decode(
             ordered, skip_special_tokens=skip_special_tokens, clean_up_tokenization_spaces=False, **kwargs
         )
+
+    def _save_pretrained(self, save_directory, file_names, *args, **kwargs):
+        # Called after tokenizer_config.json is written and before any upload to the Hub.
+        for name in file_names:
+            if Path(name).name.endswith("tokenizer_config.json"):
+                write_config_readable_by_transformers_4(Path(name))
+        return super()._save_pretrained(save_directory, file_names, *args, **kwargs)
 
     def convert_tokens_to_string(self, tokens):
         digits = set(DIGITS)
