@@ -2,9 +2,10 @@
 
 mathematics-dataset 1.0.1 predates sympy 1.6, numpy 2 and Python 3.12; `problem_functions` loads
 it with the three repairs it needs (an import shim, variable names chosen independently of
-PYTHONHASHSEED, and integral floats accepted by `random.randint` as Python 3.10 and 3.11 do). The package draws from the global python, numpy and sympy generators; each
-stream swaps in its own seeded states of them per problem (`_PrivateGlobalRandomness`), so a
-stream is reproducible wherever it runs and never moves the caller's random numbers.
+PYTHONHASHSEED, and integral floats accepted by `random.randint` as Python 3.10 and 3.11 do).
+The package draws from the global python, numpy and sympy generators; each stream swaps in its
+own seeded states of them per problem (`_PrivateGlobalRandomness`), so a stream is reproducible
+wherever it runs and never moves the caller's random numbers.
 """
 
 from __future__ import annotations
