@@ -34,7 +34,7 @@ import torch
 
 from atomlm.modeling.configuration_atom import AtomConfig
 from atomlm.modeling.modeling_atom import AtomForCausalLM
-from atomlm.training.loop import use_tf32_matmuls
+from atomlm.training.loop import resolve_precision, use_tf32_matmuls
 
 
 def arithmetic_batch(tokenizer, batch_size: int, seq_len: int, seed: int = 0) -> torch.Tensor:
@@ -105,6 +105,7 @@ def compare_variants(args) -> None:
 
     device = torch.device(args.device)
     use_tf32_matmuls(device)
+    precision = resolve_precision(args.precision, device)
     batch = arithmetic_batch(load_tokenizer(), args.batch_size, args.seq_len).to(device)
     batches = [{"input_ids": batch, "labels": batch}]
     variants = {
@@ -117,16 +118,16 @@ def compare_variants(args) -> None:
         parameters = sum(p.numel() for p in model.parameters())
         if args.compile:
             model = torch.compile(model)
-        train_steps(model, optimizer, batches, args.warmup, args.precision)
+        train_steps(model, optimizer, batches, args.warmup, precision)
         trainers[name] = (model, optimizer, parameters, [])
 
     tokens = args.steps * batch.numel()
     for _ in range(args.rounds):  # alternate, so load spikes hit both variants
         for model, optimizer, _, rates in trainers.values():
-            rates.append(tokens / train_steps(model, optimizer, batches, args.steps, args.precision))
+            rates.append(tokens / train_steps(model, optimizer, batches, args.steps, precision))
 
     print(
-        f"device {device} | precision {args.precision} | batch {args.batch_size} x seq {args.seq_len} | "
+        f"device {device} | precision {precision} | batch {args.batch_size} x seq {args.seq_len} | "
         f"{args.rounds} rounds x {args.steps} steps | torch threads {torch.get_num_threads()} | compile {args.compile}"
     )
     baseline = statistics.median(trainers["baseline (all three off)"][3])
@@ -154,14 +155,14 @@ def compare_loop_with_bare_step(args) -> None:
         device = context.device
         torch.manual_seed(config.run.seed)
         model = AtomForCausalLM(trainer.raw_model.config).to(device).train()
-        optimizer, _ = build_optimizer(model, config.optim)
+        precision = resolve_precision(config.run.precision, device)
+        optimizer, _ = build_optimizer(model, config.optim, bf16_run=precision == "bf16")
         if config.run.compile:
             model = torch.compile(model)
         batches = [
             {"input_ids": batch["input_ids"].to(device), "labels": batch["labels"].to(device)}
             for batch in (next(trainer.batches) for _ in range(trainer.accumulation))
         ]
-        precision = config.run.precision
         loop_steps(trainer, args.warmup)
         train_steps(model, optimizer, batches, args.warmup, precision)
 
@@ -192,7 +193,8 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=4, help="timed steps per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--precision", default="bf16", choices=["bf16", "fp32"], help="model comparison only")
+    parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
+                        help="model comparison only; auto: bf16 where the device computes it natively, else fp32")
     parser.add_argument("--seq-len", type=int, default=512, help="model comparison only")
     parser.add_argument("--batch-size", type=int, default=16, help="model comparison only")
     parser.add_argument("--compile", action="store_true",

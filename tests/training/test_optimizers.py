@@ -9,7 +9,7 @@ from atomlm.modeling.configuration_atom import AtomConfig
 from atomlm.modeling.modeling_atom import AtomForCausalLM
 from atomlm.training.config import OptimSettings
 from atomlm.training.metrics import read_metrics
-from atomlm.training.optimizers import CombinedOptimizer, build_optimizer
+from atomlm.training.optimizers import CombinedOptimizer, Float32Muon, build_optimizer, newton_schulz_float32
 from atomlm.training.schedule import build_scheduler
 
 
@@ -31,6 +31,47 @@ def test_muon_takes_the_hidden_matrices_and_adamw_the_rest():
     everything = {id(p) for p in model.parameters()}
     adamw_parameters = {id(p) for group in adamw.param_groups for p in group["params"]}
     assert muon_parameters | adamw_parameters == everything and not muon_parameters & adamw_parameters
+
+
+@pytest.mark.parametrize("shape", [(48, 120), (120, 48)])
+def test_float32_newton_schulz_is_torchs_iteration_at_higher_precision(shape):
+    from torch.optim import _muon
+
+    torch.manual_seed(0)
+    grad = torch.randn(shape)
+    coefficients = (_muon.DEFAULT_A, _muon.DEFAULT_B, _muon.DEFAULT_C)
+    ours = newton_schulz_float32(grad, coefficients, 5, 1e-7)
+    torchs = _muon._zeropower_via_newtonschulz(grad, coefficients, 5, 1e-7)
+    assert ours.dtype == torch.float32 and ours.shape == grad.shape
+    torch.testing.assert_close(ours, torchs.float(), rtol=0, atol=0.05 * torchs.float().abs().max().item())  # bf16 rounding
+    # Its singular values land where the iteration puts them (about 0.7 to 1.2), not at the input's.
+    singular_values = torch.linalg.svdvals(ours)
+    assert 0.5 < singular_values.min() and singular_values.max() < 1.3
+
+
+def test_an_fp32_run_orthogonalises_in_float32_and_restores_the_bf16_iteration(monkeypatch):
+    from torch.optim import _muon
+
+    import atomlm.training.optimizers as optimizers
+
+    settings = OptimSettings(optimizer="muon", lr=1e-2)
+    assert type(build_optimizer(tiny_model(), settings, bf16_run=True)[0].parts[0]) is torch.optim.Muon
+    model = tiny_model()
+    optimizer, _ = build_optimizer(model, settings, bf16_run=False)
+    assert type(optimizer.parts[0]) is Float32Muon
+    dtypes = []
+
+    def recording(*arguments):
+        result = newton_schulz_float32(*arguments)
+        dtypes.append(result.dtype)
+        return result
+
+    monkeypatch.setattr(optimizers, "newton_schulz_float32", recording)
+    torchs_iteration = _muon._zeropower_via_newtonschulz
+    model(torch.randint(5, 4096, (2, 8)), labels=torch.randint(5, 4096, (2, 8))).loss.backward()
+    optimizer.step()
+    assert dtypes == [torch.float32] * 7 * 2  # every hidden matrix, through the float32 iteration
+    assert _muon._zeropower_via_newtonschulz is torchs_iteration  # put back after the step
 
 
 def test_one_schedule_drives_both_parts_and_state_round_trips():

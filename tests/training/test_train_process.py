@@ -18,7 +18,7 @@ from .conftest import final_weights, train_losses
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory, atomlm, make_config):
-    """An uninterrupted 12-step run of a tiny model (bf16 autocast, checkpoints every 4 steps)."""
+    """An uninterrupted 12-step run of a tiny model (precision auto, checkpoints every 4 steps)."""
     root = tmp_path_factory.mktemp("baseline")
     config = make_config(root / "tiny.json", run={"eval_every_steps": 6, "arithmark_rows": 16})
     result = atomlm(["train", "--config", str(config), "--out", str(root / "run"), "--no-progress"])

@@ -36,6 +36,16 @@ def register(subparsers) -> None:
         "since this process started (e.g. a GPU job's time limit); --resume continues exactly, the learning-rate "
         "schedule is the full run's",
     )
+    parser.add_argument(
+        "--branch-from", default=None, metavar="CHECKPOINT",
+        help="start this new run from another run's checkpoint (a checkpoints/step_N folder, or long_run.py's "
+        "state checkpoint): model, optimizer, step, data position and RNG; same model and training data",
+    )
+    parser.add_argument(
+        "--decay-steps", type=int, default=None, metavar="N",
+        help="with --branch-from and a WSD schedule: decay the learning rate now, over N steps from the "
+        "checkpoint's step (sets optim.max_steps and optim.decay_fraction)",
+    )
     parser.set_defaults(handler=run_train)
 
 
@@ -56,13 +66,15 @@ def run_train(args) -> int:
         assignments.append(f"run.report_to={args.report_to}")
     if assignments:
         config = apply_overrides(config, assignments)
+    if args.decay_steps is not None:
+        config = decay_from_branch(config, args.branch_from, args.decay_steps)
     from atomlm.data.shards import BuildInterrupted
     from atomlm.training.interrupt import TrainingInterrupted
     from atomlm.training.loop import train  # torch: only once the config is known to be good
 
     try:
         record = train(config, args.out, resume=args.resume, progress=not args.no_progress,
-                       stop_after_minutes=args.stop_after_minutes)
+                       stop_after_minutes=args.stop_after_minutes, branch_from=args.branch_from)
     except TrainingInterrupted as stop:
         if stop.announce:
             print(f"atomlm train: {stop}", file=sys.stderr)
@@ -74,3 +86,29 @@ def run_train(args) -> int:
         print(f"atomlm train: stopped after step {record['steps']} of {config.optim.max_steps} "
               f"(--stop-after-minutes {args.stop_after_minutes:g}); continue with --resume", file=sys.stderr)
     return 0
+
+
+def decay_from_branch(config, branch_from: str | None, decay_steps: int):
+    """The WSD config whose decay starts at the `--branch-from` checkpoint's step and lasts
+    `decay_steps` steps: warmup and stable phase are those of the run it branches from."""
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    from atomlm.errors import UserError
+    from atomlm.training.checkpoint import META_FILE
+
+    if branch_from is None:
+        raise UserError("--decay-steps: needs --branch-from (the checkpoint whose step the decay starts at)")
+    if config.optim.schedule != "wsd":
+        raise UserError(f"--decay-steps: needs optim.schedule wsd, the config has {config.optim.schedule!r}")
+    if decay_steps < 1:
+        raise UserError(f"--decay-steps: expected a number of steps >= 1, got {decay_steps}")
+    meta_path = Path(branch_from) / META_FILE
+    try:
+        step = json.loads(meta_path.read_text())["step"]
+    except (OSError, ValueError, KeyError) as error:
+        raise UserError(f"--branch-from {branch_from}: {meta_path} unreadable ({error}); expected a checkpoint folder") from None
+    total = step + decay_steps
+    optim = dataclasses.replace(config.optim, max_steps=total, decay_fraction=decay_steps / total)
+    return dataclasses.replace(config, optim=optim)

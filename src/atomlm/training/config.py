@@ -26,6 +26,7 @@ from atomlm.errors import UserError
 PRESET_DIR = Path(__file__).parent / "presets"
 # Where metrics go besides metrics.jsonl (`run.report_to`, `atomlm train --report-to`).
 REPORT_TARGETS = ("none", "tensorboard", "wandb")
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 class ConfigError(UserError):
@@ -119,7 +120,10 @@ class RunSettings:
 
     seed: int = 1337
     device: str = "auto"  # "auto" | "cpu" | "cuda"
-    precision: str = "bf16"  # "bf16" (autocast) | "fp32"
+    # "auto": bf16 autocast where the device computes bf16 natively (CUDA with bf16, a CPU with
+    # AVX-512/AMX bf16), else fp32 (on an AVX2-only CPU bf16 runs about 12x slower); "bf16" | "fp32".
+    # May change on --resume: it is how this machine computes, not what is trained.
+    precision: str = "auto"
     compile: bool = False
     threads: int = 0  # torch intra-op threads; 0 keeps torch's default
     log_every: int = 1
@@ -239,7 +243,7 @@ def validate(config: TrainConfig, source: str = "<config>") -> None:
         (0.0 <= o.min_lr_ratio <= 1.0, "optim.min_lr_ratio must be in [0, 1]"),
         (0.0 < o.decay_fraction <= 1.0, "optim.decay_fraction must be in (0, 1]"),
         (o.warmup_steps >= 0, "optim.warmup_steps must be >= 0"),
-        (r.precision in ("bf16", "fp32"), f"run.precision must be bf16|fp32, got {r.precision!r}"),
+        (r.precision in PRECISIONS, f"run.precision must be {'|'.join(PRECISIONS)}, got {r.precision!r}"),
         (r.device in ("auto", "cpu", "cuda"), f"run.device must be auto|cpu|cuda, got {r.device!r}"),
         (d.seq_len > 1, "data.seq_len must be > 1"),
         (d.build_workers >= 1, "data.build_workers must be >= 1"),

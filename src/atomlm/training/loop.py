@@ -63,15 +63,21 @@ class NonFiniteLossError(UserError):
 
 
 def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = True,
-          stop_after_minutes: float | None = None) -> dict:
+          stop_after_minutes: float | None = None, branch_from=None) -> dict:
     """Train (or continue with `resume`) a model into `run_dir`; returns the final record.
 
     `stop_after_minutes`: end this process's share of the run early, after the first step that
     finds that many minutes passed since it started, with a checkpoint (the record then has
-    `"stopped_early": True`); `--resume` continues exactly. The schedule is the full run's."""
+    `"stopped_early": True`); `--resume` continues exactly. The schedule is the full run's.
+
+    `branch_from`: a checkpoint of another run (same model and training data) that a new run
+    starts from, model, optimizer, step, data position and RNG, e.g. to decay a WSD run early
+    (`atomlm train --branch-from ... --decay-steps N`). Once the branch has its own checkpoint,
+    `resume` continues it like any run."""
     context = distributed.init_distributed(config.run.device, config.run.distributed_timeout_minutes)
     try:
-        with contextlib.closing(Trainer(config, Path(run_dir), resume, context, progress=progress)) as trainer:
+        with contextlib.closing(Trainer(config, Path(run_dir), resume, context, progress=progress,
+                                        branch_from=branch_from)) as trainer:
             return trainer.fit(stop_after_minutes)
     finally:
         distributed.shutdown(context)
@@ -113,7 +119,7 @@ class Trainer:
     """One training run: set up by `__init__`, run by `fit`."""
 
     def __init__(self, config: TrainConfig, run_dir: Path, resume: bool, context: distributed.DistributedContext,
-                 progress: bool = True):
+                 progress: bool = True, branch_from: Path | None = None):
         from atomlm.modeling.configuration_atom import AtomConfig
         from atomlm.modeling.modeling_atom import AtomForCausalLM
         from atomlm.tokenizer import load_tokenizer
@@ -147,9 +153,10 @@ class Trainer:
         self.raw_model = AtomForCausalLM(AtomConfig(**model_kwargs)).to(context.device)
         if len(tokenizer) > self.raw_model.config.vocab_size:
             raise ConfigError(f"tokenizer has {len(tokenizer)} tokens but model.vocab_size is {self.raw_model.config.vocab_size}")
-        self.optimizer, fused = build_optimizer(self.raw_model, config.optim)
+        precision = resolve_precision(config.run.precision, context.device)  # "bf16" | "fp32" on this machine
+        self.optimizer, fused = build_optimizer(self.raw_model, config.optim, bf16_run=precision == "bf16")
         self.scheduler = build_scheduler(self.optimizer, config.optim)
-        self.state = self._restore_or_start(resume)
+        self.state = self._restore_or_start(resume, Path(branch_from) if branch_from else None)
 
         # The model the steps run: compiled and DDP-wrapped; `raw_model` is what is saved and evaluated.
         self.model = self.raw_model
@@ -157,7 +164,7 @@ class Trainer:
             self.model = torch.compile(self.model)
         self.model = distributed.wrap_model(self.model, context)
         self.model.train()
-        self.autocast = _autocast_factory(context.device, config.run.precision)
+        self.autocast = _autocast_factory(context.device, precision)
 
         loader = self.data.train_loader(
             config.optim.micro_batch_size, rank=context.rank, world_size=context.world_size,
@@ -174,7 +181,8 @@ class Trainer:
             f"tokens/step {config.tokens_per_step():,} (global batch {config.optim.global_batch_size} x "
             f"seq {config.data.seq_len}, micro batch {config.optim.micro_batch_size}, accumulation {self.accumulation}) | "
             f"total steps {config.optim.max_steps} | optimizer {config.optim.optimizer} | "
-            f"precision {config.run.precision} | fused AdamW {fused} | compile {config.run.compile}"
+            f"precision {_precision_note(config.run.precision, context.device)} | fused AdamW {fused} | "
+            f"compile {config.run.compile}"
         )
         # What the run is; `record()` adds how far it got.
         self.description = {
@@ -185,7 +193,7 @@ class Trainer:
             "tokenizer_dir": str(tokenizer_directory(config.data).resolve()),
             "shard_fingerprint": self.data.fingerprint,  # of the stream's rows when data.stream
             "parameters": parameters,
-            "hardware": _hardware(context, fused),
+            "hardware": _hardware(context, fused, precision),
             **software_record(),  # versions of torch, transformers, tokenizers, datasets ...; git commit
         }
         if context.is_main:  # last: nothing after it can fail and leave a W&B run open
@@ -195,10 +203,13 @@ class Trainer:
             if isinstance(reporter, WandbReporter):
                 self.state.wandb_run_id = reporter.wandb_run_id
 
-    def _restore_or_start(self, resume: bool) -> TrainingState:
+    def _restore_or_start(self, resume: bool, branch_from: Path | None) -> TrainingState:
         """With --resume and a checkpoint: load model, optimizer, scheduler and RNG states and
-        return the state it saved. Otherwise a fresh state (and `model.init_from`'s weights)."""
+        return the state it saved. Otherwise the same from `branch_from` where given, else a
+        fresh state (and `model.init_from`'s weights)."""
         latest = checkpoints.latest_checkpoint(self.run_dir) if resume else None
+        if latest is None and branch_from is not None:
+            return self._restore(branch_from, branched=True)
         if latest is None:
             self.recorder.truncate_after(0)  # metrics of an earlier attempt that never checkpointed
             if resume:
@@ -206,14 +217,27 @@ class Trainer:
             if self.config.model.init_from:
                 _load_initial_weights(self.raw_model, self.config.model.init_from, self.recorder.log)
             return TrainingState()
-        model_state, saved, meta = checkpoints.load_checkpoint(latest)
-        _check_same_data(meta, self.data, latest)
-        self.raw_model.load_state_dict(model_state)
-        self.optimizer.load_state_dict(saved["optimizer"])
+        return self._restore(latest, branched=False)
+
+    def _restore(self, checkpoint: Path, branched: bool) -> TrainingState:
+        model_state, saved, meta = checkpoints.load_checkpoint(checkpoint)
+        _check_same_data(meta, self.data, checkpoint)
+        try:
+            self.raw_model.load_state_dict(model_state)
+            self.optimizer.load_state_dict(saved["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as error:
+            raise ConfigError(
+                f"{checkpoint}: its model or optimizer differs from this config's ({str(error).splitlines()[0]}); "
+                "branch or resume with the model and optim settings it was trained with"
+            ) from None
         self.scheduler.load_state_dict(saved["scheduler"])
+        if branched:  # its next step already takes this run's learning rate, not the saved run's
+            self.scheduler.last_epoch = meta["step"] - 1
+            self.scheduler.step()
         checkpoints.restore_rng_states(saved["rng"])
         self.recorder.truncate_after(meta["step"])
-        self.recorder.log(f"resumed from {latest} (step {meta['step']}, {meta['tokens_seen']:,} tokens)")
+        verb = "branched from" if branched else "resumed from"
+        self.recorder.log(f"{verb} {checkpoint} (step {meta['step']}, {meta['tokens_seen']:,} tokens)")
         results = meta.get("record", {})
         return TrainingState(
             step=meta["step"], tokens_seen=meta["tokens_seen"], next_row=saved["data"]["next_row"],
@@ -518,7 +542,41 @@ def check_compile_toolchain(device: torch.device) -> None:
         )
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bfloat16 in hardware: CUDA with bf16 support, or a CPU that
+    oneDNN runs bf16 kernels on (AVX-512 or AMX). An AVX2-only CPU emulates bf16 matmuls, about
+    12x slower than fp32 for Atom's training step (benchmarks/train_throughput.py)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu" and torch.backends.mkldnn.is_available():
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):  # a build without the probe: assume emulated
+            return False
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """`run.precision` as this machine runs it: "auto" is bf16 where it is native, else fp32."""
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return precision
+
+
+def _precision_note(requested: str, device: torch.device) -> str:
+    """What the log says about the precision, with a warning where bf16 is emulated."""
+    resolved = resolve_precision(requested, device)
+    if requested == "auto":
+        why = "native bf16" if resolved == "bf16" else f"no native bf16 on this {device.type}"
+        return f"{resolved} (auto: {why})"
+    if resolved == "bf16" and not native_bf16(device):
+        return (f"bf16 (WARNING: this {device.type} has no native bf16 and emulates it, about 12x slower "
+                "than fp32; --set run.precision=auto picks fp32 here)")
+    return resolved
+
+
 def _autocast_factory(device: torch.device, precision: str):
+    """A context-manager factory for the resolved `precision` ("bf16" or "fp32")."""
     if precision == "bf16":
         return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext
@@ -535,7 +593,7 @@ def _log_curriculum_coverage(loader, config: TrainConfig, log) -> None:
     )
 
 
-def _hardware(context, fused: bool) -> dict:
+def _hardware(context, fused: bool, precision: str) -> dict:
     info = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
@@ -545,6 +603,8 @@ def _hardware(context, fused: bool) -> dict:
         "device": str(context.device),
         "world_size": context.world_size,
         "fused_adamw": fused,
+        "precision": precision,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
     if context.device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(context.device)

@@ -22,7 +22,8 @@ def check_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> None:
     """Refuse an --out that this run must not write into: a file, a directory of someone else's
     files (a run would truncate a metrics.jsonl of the same name), an earlier run without
     --resume, or an earlier run with a different config (where metrics are reported,
-    `run.report_to`, and how many processes generate streamed rows, `data.stream_workers`, may
+    `run.report_to`, how many processes generate streamed rows, `data.stream_workers`, and the
+    arithmetic precision, `run.precision` — a replacement machine may lack native bf16 — may
     change: they do not change what is trained). An earlier run that never reached a checkpoint
     starts again."""
     if run_dir.exists() and not run_dir.is_dir():
@@ -36,7 +37,8 @@ def check_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> None:
         raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
     if not resume:
         return
-    saved = dataclasses.replace(saved, run=dataclasses.replace(saved.run, report_to=config.run.report_to),
+    saved = dataclasses.replace(saved, run=dataclasses.replace(saved.run, report_to=config.run.report_to,
+                                                               precision=config.run.precision),
                                 data=dataclasses.replace(saved.data, stream_workers=config.data.stream_workers))
     if saved != config:
         differences = [
