@@ -197,6 +197,11 @@ def _training_section(training_record: dict | None) -> str:
     if started_from:
         lines.append(f"| started from | the weights of run `{started_from}` (`model.init_from`); the numbers "
                      "above are this stage's only |")
+    branched_from = training_record.get("branched_from")
+    if branched_from:
+        lines.append(f"| branched from | step {branched_from['step']:,} ({branched_from['tokens_seen']:,} tokens) of the run "
+                     f"checkpointed in `{branched_from['checkpoint']}` (`atomlm train --branch-from`); the numbers above "
+                     "include that run's |")
     for key in ("hardware", "versions"):
         if isinstance(training_record.get(key), dict):
             summary = ", ".join(f"{name} {value}" for name, value in training_record[key].items())

@@ -41,6 +41,11 @@ def test_a_branch_continues_the_trunk_exactly_and_decays_from_its_step(trunk, tm
     assert learning_rates(run_dir)[4] == pytest.approx(3e-3)
     assert learning_rates(branch) == pytest.approx([3e-3 * (1 - 0.9 * k / 3) for k in (1, 2, 3)])
     assert [r["step"] for r in read_metrics(branch / "metrics.jsonl") if r["kind"] == "train"] == [5, 6, 7]
+    from atomlm.training.checkpoint import load_model_from_run
+
+    _, record = load_model_from_run(branch)
+    assert record["branched_from"] == {"checkpoint": str(checkpoint), "step": 4, "tokens_seen": 4 * 8 * 64}
+    assert load_model_from_run(run_dir)[1]["branched_from"] is None
 
 
 def test_a_branch_resumes_like_any_run(trunk, tmp_path, atomlm, start_atomlm, wait_for_train_step):
@@ -56,6 +61,9 @@ def test_a_branch_resumes_like_any_run(trunk, tmp_path, atomlm, start_atomlm, wa
     again = atomlm([*arguments, "--out", str(cut), "--resume"])
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resumed from" in again.stderr and "branched" not in again.stderr
+    from atomlm.training.checkpoint import load_model_from_run
+
+    assert load_model_from_run(cut)[1]["branched_from"]["step"] == 4  # kept across --resume
     assert train_losses(cut) == train_losses(tmp_path / "whole")
     reference, continued = final_weights(tmp_path / "whole"), final_weights(cut)
     assert all(torch.equal(reference[name], continued[name]) for name in reference)
@@ -110,3 +118,12 @@ def test_a_run_resumes_under_another_precision(trunk, tmp_path, atomlm):
     other = atomlm(["train", "--config", str(config), "--out", str(copy), "--resume",
                     "--set", "optim.lr=1e-3", "--no-progress"])
     assert other.returncode == 2 and "optim.lr: saved 0.003, now 0.001" in other.stderr
+
+
+def test_the_model_card_says_where_a_branch_left_its_trunk():
+    from atomlm.model_card import _training_section
+
+    trunk_checkpoint = {"checkpoint": "runs/a/checkpoints/step_000004", "step": 4, "tokens_seen": 2048}
+    card = _training_section({"steps": 7, "branched_from": trunk_checkpoint})
+    assert "| branched from | step 4 (2,048 tokens) of the run checkpointed in `runs/a/checkpoints/step_000004`" in card
+    assert "branched from" not in _training_section({"steps": 7, "branched_from": None})

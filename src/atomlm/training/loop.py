@@ -101,6 +101,7 @@ class TrainingState:
     val_loss: float | None = None
     arithmark_acc: float | None = None
     wandb_run_id: str | None = None  # the W&B run that --resume continues (run.report_to=wandb)
+    branched_from: dict | None = None  # checkpoint, step and tokens of the run a --branch-from run left
 
 
 @dataclass(frozen=True)
@@ -239,11 +240,14 @@ class Trainer:
         verb = "branched from" if branched else "resumed from"
         self.recorder.log(f"{verb} {checkpoint} (step {meta['step']}, {meta['tokens_seen']:,} tokens)")
         results = meta.get("record", {})
+        if branched:  # a run of its own: not the trunk's W&B run, and it says where it left the trunk
+            results = {**results, "wandb_run_id": None, "branched_from": {
+                "checkpoint": str(checkpoint), "step": meta["step"], "tokens_seen": meta["tokens_seen"]}}
         return TrainingState(
             step=meta["step"], tokens_seen=meta["tokens_seen"], next_row=saved["data"]["next_row"],
             wall_time_before=meta.get("wall_time_s", 0.0), final_loss=results.get("final_loss"),
             val_loss=results.get("val_loss"), arithmark_acc=results.get("arithmark_acc"),
-            wandb_run_id=results.get("wandb_run_id"),
+            wandb_run_id=results.get("wandb_run_id"), branched_from=results.get("branched_from"),
         )
 
     def fit(self, stop_after_minutes: float | None = None) -> dict:
@@ -433,6 +437,7 @@ class Trainer:
             "tokens_seen": state.tokens_seen,
             "wall_time_s": state.wall_time_before + time.time() - self.started,
             "wandb_run_id": state.wandb_run_id,
+            "branched_from": state.branched_from,
         }
 
     def _finish(self, stopped_early: bool = False) -> dict:
