@@ -27,3 +27,14 @@ def test_loop_mode_prints_both_rates_and_their_ratio_on_the_cpu(tmp_path, make_c
     tokens_per_second = {name: int(match.group(1).replace(",", "")) for name, match in (("bare", bare), ("loop", loop))}
     ratio = tokens_per_second["loop"] / tokens_per_second["bare"]
     assert float(loop.group(2)) == pytest.approx(ratio, abs=0.01), result.stdout
+
+
+def test_muon_benchmark_times_both_iterations_over_the_hidden_matrices():
+    script = SCRIPT.parent / "muon_orthogonalisation.py"
+    result = subprocess.run([sys.executable, str(script), "--rounds", "1"], env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "35 matrices" in result.stdout, result.stdout  # 5 layers x 7 projections of Atom2.7m
+    rows = re.findall(r"^(bfloat16|float32) .*? (\d+\.\d{3}) +(\d+\.\d)x$", result.stdout, re.M)
+    assert [name for name, _, _ in rows] == ["bfloat16", "float32"] and rows[1][2] == "1.0", result.stdout
+    assert float(rows[0][2]) == pytest.approx(float(rows[0][1]) / float(rows[1][1]), rel=0.06), result.stdout
