@@ -73,7 +73,7 @@ def test_a_branch_resumes_like_any_run(trunk, tmp_path, atomlm, start_atomlm, wa
     (["--decay-steps", "3"], "--decay-steps: needs --branch-from"),
     (["--branch-from", "{trunk}/checkpoints/step_000004", "--decay-steps", "3", "--set", 'optim.schedule="cosine"'],
      "--decay-steps: needs optim.schedule wsd"),
-    (["--branch-from", "{trunk}/nowhere", "--decay-steps", "3"], "nowhere/meta.json unreadable"),
+    (["--branch-from", "{trunk}/nowhere", "--decay-steps", "3"], "nowhere/meta.json: missing"),
     (["--branch-from", "{trunk}/checkpoints/step_000004", "--set", "model.overrides.num_hidden_layers=1"],
      "its model or optimizer differs from this config's"),
 ])

@@ -111,18 +111,24 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return target
 
 
-def load_checkpoint(checkpoint_dir: Path) -> tuple[dict, dict, dict]:
-    """(model_state, training_state, meta) of one checkpoint, after verifying its checksums."""
-    import torch
-
+def read_checkpoint_meta(checkpoint_dir: Path) -> dict:
+    """A checkpoint's meta.json (step, tokens, wall time, record, checksums), without its payloads."""
     checkpoint_dir = Path(checkpoint_dir)
     meta_path = checkpoint_dir / META_FILE
     if not meta_path.exists():
         raise CheckpointError(f"{meta_path}: missing; {checkpoint_dir} is not a complete checkpoint")
     try:
-        meta = json.loads(meta_path.read_text())
+        return json.loads(meta_path.read_text())
     except json.JSONDecodeError as error:
         raise CheckpointError(f"{meta_path}: line {error.lineno}: corrupt JSON ({error.msg})") from None
+
+
+def load_checkpoint(checkpoint_dir: Path) -> tuple[dict, dict, dict]:
+    """(model_state, training_state, meta) of one checkpoint, after verifying its checksums."""
+    import torch
+
+    checkpoint_dir = Path(checkpoint_dir)
+    meta = read_checkpoint_meta(checkpoint_dir)
     payloads = []
     for file_name in (MODEL_FILE, STATE_FILE):
         path = checkpoint_dir / file_name

@@ -92,11 +92,9 @@ def decay_from_branch(config, branch_from: str | None, decay_steps: int):
     """The WSD config whose decay starts at the `--branch-from` checkpoint's step and lasts
     `decay_steps` steps: warmup and stable phase are those of the run it branches from."""
     import dataclasses
-    import json
-    from pathlib import Path
 
     from atomlm.errors import UserError
-    from atomlm.training.checkpoint import META_FILE
+    from atomlm.training.checkpoint import read_checkpoint_meta
 
     if branch_from is None:
         raise UserError("--decay-steps: needs --branch-from (the checkpoint whose step the decay starts at)")
@@ -104,11 +102,10 @@ def decay_from_branch(config, branch_from: str | None, decay_steps: int):
         raise UserError(f"--decay-steps: needs optim.schedule wsd, the config has {config.optim.schedule!r}")
     if decay_steps < 1:
         raise UserError(f"--decay-steps: expected a number of steps >= 1, got {decay_steps}")
-    meta_path = Path(branch_from) / META_FILE
     try:
-        step = json.loads(meta_path.read_text())["step"]
-    except (OSError, ValueError, KeyError) as error:
-        raise UserError(f"--branch-from {branch_from}: {meta_path} unreadable ({error}); expected a checkpoint folder") from None
+        step = read_checkpoint_meta(branch_from)["step"]
+    except UserError as error:
+        raise UserError(f"--branch-from {branch_from}: {error}") from None
     total = step + decay_steps
     optim = dataclasses.replace(config.optim, max_steps=total, decay_fraction=decay_steps / total)
     return dataclasses.replace(config, optim=optim)
