@@ -75,7 +75,13 @@ def check(command: list[str], log: Path) -> None:
 
 
 def checkpoint_meta(checkpoint: Path) -> dict:
-    return json.loads((checkpoint / "meta.json").read_text())
+    """The checkpoint's meta.json; a missing or corrupt one stops the driver with its path."""
+    from atomlm.training.checkpoint import CheckpointError, read_checkpoint_meta
+
+    try:
+        return read_checkpoint_meta(checkpoint)
+    except CheckpointError as error:
+        raise SystemExit(f"long_run: {error}") from None
 
 
 def latest_run_checkpoint(run: Path) -> Path | None:
