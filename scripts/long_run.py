@@ -75,7 +75,7 @@ def check(command: list[str], log: Path) -> None:
 
 
 def checkpoint_meta(checkpoint: Path) -> dict:
-    """The checkpoint's meta.json; a missing or corrupt one stops the driver with its path."""
+    """The checkpoint's meta file; a missing or corrupt one stops the driver with its path."""
     from atomlm.training.checkpoint import CheckpointError, read_checkpoint_meta
 
     try:
@@ -92,8 +92,10 @@ def latest_run_checkpoint(run: Path) -> Path | None:
 
 def restore_from_state(state: Path, run: Path) -> None:
     """Copy the state's checkpoint, config and metrics into --run when it is newer than the run's own."""
+    from atomlm.training.checkpoint import META_FILE
+
     saved = state / CHECKPOINT
-    if not (saved / "meta.json").is_file():
+    if not (saved / META_FILE).is_file():
         return
     step = checkpoint_meta(saved)["step"]
     current = latest_run_checkpoint(run) if (run / "checkpoints").is_dir() else None
