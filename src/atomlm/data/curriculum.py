@@ -117,7 +117,7 @@ def shipped_curricula() -> list[str]:
 
 
 def load_curriculum(path_or_name: str | Path) -> Curriculum:
-    """Load and validate a curriculum from a JSON file or a shipped name (`atom2.7m`, `offline`, `smoke`)."""
+    """Load and validate a curriculum from a JSON file or a shipped name (one of `shipped_curricula()`)."""
     path = Path(path_or_name)
     if not path.is_file():
         shipped = CURRICULA_DIR / f"{path_or_name}.json"
