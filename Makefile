@@ -44,8 +44,10 @@ demo: setup
 
 # -n auto: one pytest-xdist worker per core (most tests are one-threaded processes, so a serial run
 # leaves the second core idle); --durations: the log names the slowest tests (budget ~15 minutes).
+# One xdist worker per core, each single-threaded: torch's own threads on top oversubscribe the
+# cores (7.5 min instead of 5 on 2 cores; the tiny-model tests slow down fivefold).
 test: setup
-	$(OFFLINE) $(PY) -m pytest -q -n auto --durations=25
+	$(OFFLINE) OMP_NUM_THREADS=1 $(PY) -m pytest -q -n auto --durations=25
 
 # The lowest transformers pyproject.toml allows (pinned in requirements/lowest.txt), with the
 # lock's versions of everything else it needs. Run by CI.

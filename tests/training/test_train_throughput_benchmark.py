@@ -37,4 +37,5 @@ def test_muon_benchmark_times_both_iterations_over_the_hidden_matrices():
     assert "35 matrices" in result.stdout, result.stdout  # 5 layers x 7 projections of Atom2.7m
     rows = re.findall(r"^(bfloat16|float32) .*? (\d+\.\d{3}) +(\d+\.\d)x$", result.stdout, re.M)
     assert [name for name, _, _ in rows] == ["bfloat16", "float32"] and rows[1][2] == "1.0", result.stdout
-    assert float(rows[0][2]) == pytest.approx(float(rows[0][1]) / float(rows[1][1]), rel=0.06), result.stdout
+    # The ratio is printed to 1 decimal from unrounded times: up to 0.05 off the printed seconds' ratio.
+    assert float(rows[0][2]) == pytest.approx(float(rows[0][1]) / float(rows[1][1]), rel=0.06, abs=0.06), result.stdout
