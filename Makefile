@@ -42,10 +42,10 @@ setup: $(VENV)/.installed
 demo: setup
 	$(VENV)/bin/atomlm demo
 
-# -n auto: one pytest-xdist worker per core (most tests are one-threaded processes, so a serial run
-# leaves the second core idle); --durations: the log names the slowest tests (budget ~15 minutes).
-# One xdist worker per core, each single-threaded: torch's own threads on top oversubscribe the
-# cores (7.5 min instead of 5 on 2 cores; the tiny-model tests slow down fivefold).
+# -n auto: one pytest-xdist worker per core, each single-threaded (OMP_NUM_THREADS=1): most tests
+# are one-threaded processes, and torch's own threads on top oversubscribe the cores (7.5 min
+# instead of 5 on 2 cores; the tiny-model tests slow down fivefold); --durations: the log names
+# the slowest tests (budget ~15 minutes).
 test: setup
 	$(OFFLINE) OMP_NUM_THREADS=1 $(PY) -m pytest -q -n auto --durations=25
 
