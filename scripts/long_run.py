@@ -92,24 +92,24 @@ def latest_run_checkpoint(run: Path) -> Path | None:
 
 def restore_from_state(state: Path, run: Path) -> None:
     """Copy the state's checkpoint, config and metrics into --run when it is newer than the run's own."""
-    from atomlm.training.checkpoint import META_FILE
+    from atomlm.training.checkpoint import LATEST_FILE, META_FILE, checkpoint_name, checkpoints_dir
 
     saved = state / CHECKPOINT
     if not (saved / META_FILE).is_file():
         return
     step = checkpoint_meta(saved)["step"]
-    current = latest_run_checkpoint(run) if (run / "checkpoints").is_dir() else None
+    current = latest_run_checkpoint(run)  # None when the run has no checkpoint yet
     if current is not None and checkpoint_meta(current)["step"] >= step:
         return
-    checkpoints = run / "checkpoints"
+    checkpoints = checkpoints_dir(run)
     checkpoints.mkdir(parents=True, exist_ok=True)
-    target = checkpoints / f"step_{step:06d}"
+    target = checkpoints / checkpoint_name(step)
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(saved, target)
     for name in ("config.json", "metrics.jsonl"):
         shutil.copy2(state / name, run / name)
-    (checkpoints / "latest").write_text(target.name + "\n")
+    (checkpoints / LATEST_FILE).write_text(target.name + "\n")
     print(f"long_run: restored step {step} from {saved} into {run}", flush=True)
 
 

@@ -37,6 +37,11 @@ def checkpoints_dir(run_dir: Path) -> Path:
     return Path(run_dir) / "checkpoints"
 
 
+def checkpoint_name(step: int) -> str:
+    """The folder name of checkpoint `step` inside `checkpoints_dir`."""
+    return f"step_{step:06d}"
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -61,7 +66,7 @@ def save_checkpoint(run_dir: Path, step: int, model_state: dict, training_state:
 
     root = checkpoints_dir(run_dir)
     root.mkdir(parents=True, exist_ok=True)
-    name = f"step_{step:06d}"
+    name = checkpoint_name(step)
     final = root / name
     temporary = root / f".tmp_{name}"
     if temporary.exists():
