@@ -195,7 +195,7 @@ def _training_section(training_record: dict | None) -> str:
             lines.append(f"| {label} | {value:,.4g} |" if isinstance(value, float) else f"| {label} | {value} |")
     started_from = ((training_record.get("config") or {}).get("model") or {}).get("init_from")
     if started_from:
-        lines.append(f"| started from | the weights of run `{started_from}` (`model.init_from`); the numbers "
+        lines.append(f"| started from | the weights of `{started_from}` (`model.init_from`); the numbers "
                      "above are this stage's only |")
     branched_from = training_record.get("branched_from")
     if branched_from:

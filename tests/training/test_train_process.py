@@ -174,11 +174,14 @@ def test_bad_config_and_mismatched_resume_fail_clearly(baseline, tmp_path, atoml
 
 
 def test_init_from_continues_from_another_runs_weights(baseline, tmp_path, atomlm, make_config):
+    from atomlm.training.checkpoint import latest_checkpoint
+
     run_dir, _ = baseline
-    config = make_config(tmp_path / "continue.json", model={"init_from": str(run_dir)}, optim={"max_steps": 2})
+    checkpoint = latest_checkpoint(run_dir)  # one checkpoint folder; the run directory itself is used below
+    config = make_config(tmp_path / "continue.json", model={"init_from": str(checkpoint)}, optim={"max_steps": 2})
     result = atomlm(["train", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress"])
     assert result.returncode == 0, result.stderr[-3000:]
-    assert f"initialised from {run_dir}" in (tmp_path / "run" / "train_log.txt").read_text()
+    assert f"initialised from {checkpoint} (step 12," in (tmp_path / "run" / "train_log.txt").read_text()
     first_loss = train_losses(tmp_path / "run")[0]
     assert first_loss < train_losses(run_dir)[0] - 0.5  # starts where the other run ended, not from scratch
 

@@ -183,7 +183,9 @@ def restore_rng_states(states: dict) -> None:
 
 
 def load_model_from_run(run_dir) -> tuple:
-    """Rebuild the trained `AtomForCausalLM` of a run directory from its latest checkpoint.
+    """Rebuild the trained `AtomForCausalLM` of a run directory from its latest checkpoint, or
+    from one checkpoint folder itself (a `checkpoints/step_N`, or the `checkpoint/` a long run
+    commits).
 
     Returns (model in eval mode, record) where record holds the resolved config (`config`), the
     AtomConfig arguments (`atom_config`), `curriculum` (its JSON) and `curriculum_name`,
@@ -196,7 +198,7 @@ def load_model_from_run(run_dir) -> tuple:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise CheckpointError(f"{run_dir}: no such run directory")
-    checkpoint = latest_checkpoint(run_dir)
+    checkpoint = run_dir if (run_dir / META_FILE).is_file() else latest_checkpoint(run_dir)
     if checkpoint is None:
         raise CheckpointError(f"{checkpoints_dir(run_dir) / LATEST_FILE}: missing; {run_dir} has no checkpoint yet")
     model_state, _training_state, meta = load_checkpoint(checkpoint)

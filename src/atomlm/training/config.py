@@ -42,8 +42,9 @@ class ModelSettings:
     use_role_ids: bool = True
     use_xsa: bool = True
     overrides: dict = field(default_factory=dict)
-    # A run directory whose latest checkpoint gives the starting weights (continued
-    # pretraining); optimizer, schedule and data position start fresh. Same architecture only.
+    # A run directory whose latest checkpoint gives the starting weights, or one checkpoint
+    # folder (continued pretraining); optimizer, schedule and data position start fresh. Same
+    # architecture only.
     init_from: str | None = None
 
     def atom_config_kwargs(self) -> dict:
