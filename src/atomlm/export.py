@@ -31,7 +31,8 @@ def register(subparsers) -> None:
         "ArithMark runner into one directory that loads anywhere with torch + transformers.",
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--checkpoint", type=Path, help="training run directory to export (atomlm train --out)")
+    source.add_argument("--checkpoint", type=Path, help="training run directory to export (atomlm train --out: its latest checkpoint), "
+                        "or one checkpoint folder (checkpoints/step_N, a long run's checkpoint/)")
     source.add_argument("--model", type=Path,
                         help="an exported model directory to export again with today's code and card "
                         "(its training_record.json and curriculum are kept)")
