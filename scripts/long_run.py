@@ -92,10 +92,10 @@ def latest_run_checkpoint(run: Path) -> Path | None:
 
 def restore_from_state(state: Path, run: Path) -> None:
     """Copy the state's checkpoint, config and metrics into --run when it is newer than the run's own."""
-    from atomlm.training.checkpoint import LATEST_FILE, META_FILE, checkpoint_name, checkpoints_dir
+    from atomlm.training.checkpoint import LATEST_FILE, checkpoint_name, checkpoints_dir, is_checkpoint
 
     saved = state / CHECKPOINT
-    if not (saved / META_FILE).is_file():
+    if not is_checkpoint(saved):
         return
     step = checkpoint_meta(saved)["step"]
     current = latest_run_checkpoint(run)  # None when the run has no checkpoint yet

@@ -42,6 +42,11 @@ def checkpoint_name(step: int) -> str:
     return f"step_{step:06d}"
 
 
+def is_checkpoint(path: Path) -> bool:
+    """Whether `path` is one checkpoint folder (it holds the meta file, written last)."""
+    return (Path(path) / META_FILE).is_file()
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -198,7 +203,7 @@ def load_model_from_run(run_dir) -> tuple:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise CheckpointError(f"{run_dir}: no such run directory")
-    checkpoint = run_dir if (run_dir / META_FILE).is_file() else latest_checkpoint(run_dir)
+    checkpoint = run_dir if is_checkpoint(run_dir) else latest_checkpoint(run_dir)
     if checkpoint is None:
         raise CheckpointError(f"{checkpoints_dir(run_dir) / LATEST_FILE}: missing; {run_dir} has no checkpoint yet")
     model_state, _training_state, meta = load_checkpoint(checkpoint)
