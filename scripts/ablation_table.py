@@ -153,12 +153,12 @@ def stored_row(path: Path, wanted: dict) -> dict | None:
     return row if row.get("recipe") == wanted else None
 
 
-def run_label(variant: Variant, seed: int) -> str:
-    return f"{variant.name}-seed{seed}"
+def run_label(variant_name: str, seed: int) -> str:
+    return f"{variant_name}-seed{seed}"
 
 
 def row_path(variant: Variant, seed: int, args) -> Path:
-    return args.rows / f"{run_label(variant, seed)}.json"
+    return args.rows / f"{run_label(variant.name, seed)}.json"
 
 
 def study_runs(study: Study, args) -> list[tuple[Variant, int]]:
@@ -178,7 +178,7 @@ def run_variant(variant: Variant, seed: int, args, log: Path) -> dict:
     """Train, export and score one (variant, seed), each step skipped when already done; store
     and return its row."""
     out = args.out
-    label = run_label(variant, seed)
+    label = run_label(variant.name, seed)
     train_tokenizer(variant, out, log)
     run_dir, model_dir = out / "runs" / label, out / "models" / label
     arithmark, exact = out / "results" / f"{label}-arithmark.json", out / "results" / f"{label}-exact-match.json"
@@ -204,11 +204,21 @@ def run_variant(variant: Variant, seed: int, args, log: Path) -> dict:
         "other_rows": scored.get("truncation_distractors", {}).get("other/all", {}).get("acc"),
         "exact_match": generated["acc"],
         "train_minutes": record["wall_time_s"] / 60,
+        "machine": machine(record),
         "recipe": recipe(variant, seed, args),
     }
     args.rows.mkdir(parents=True, exist_ok=True)
     row_path(variant, seed, args).write_text(json.dumps(row, indent=2) + "\n")
     return row
+
+
+def machine(record: dict) -> str:
+    """Where a run trained, from its training record: its minutes compare only with runs alike."""
+    hardware = record.get("hardware", {})
+    capability = f" {hardware['cpu_capability']}" if hardware.get("cpu_capability") else ""
+    tokens_per_s = record["tokens_seen"] / record["wall_time_s"]
+    return (f"{hardware.get('device', '?')}{capability}, {hardware.get('precision', '?')}, "
+            f"torch threads {hardware.get('torch_threads', '?')}, {tokens_per_s / 1e3:.1f}k tokens/s")
 
 
 COLUMNS = [("acc", "acc"), ("easy", "easy"), ("medium", "medium"), ("hard", "hard"),
@@ -235,14 +245,17 @@ def summarise(study: Study, results: list[dict]) -> list[dict]:
 def markdown(study: Study, rows: list[dict], results: list[dict], args) -> str:
     lines = [f"{study.title}: {args.tokens / 1e6:.1f}M tokens per run from the `{args.preset}` preset, "
              f"seeds {args.seeds}; extra settings: {args.set or 'none'}. Train min: the run's training wall "
-             "time on its machine (runs of one table share the machine alike).",
+             "time on its machine (named beside its command below): minutes compare only between runs on "
+             "machines alike.",
              "", "| variant | seeds | " + " | ".join(title for _, title in COLUMNS) + " | acc spread |",
              "|---|---|" + "---|" * len(COLUMNS) + "---|"]
     for row in rows:
         cells = ["-" if row[key] is None else f"{row[key]:.2f}" for key, _ in COLUMNS]
         lines.append(f"| {row['variant']} ({row['description']}) | {len(row['seeds'])} | " + " | ".join(cells)
                      + f" | {row['acc_spread']:.2f} |")
-    lines += ["", "Commands (one per run):", "", "```"] + [r["command"] for r in results] + ["```", ""]
+    commands = [f"# {run_label(r['variant'], r['seed'])}: {r.get('machine', 'machine not recorded')}\n{r['command']}"
+                for r in results]
+    lines += ["", "Commands (one per run):", "", "```"] + commands + ["```", ""]
     return "\n".join(lines)
 
 
@@ -309,7 +322,7 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "ablation_log.txt"
     for variant, seed in study_runs(study, args):
-        label, path = run_label(variant, seed), row_path(variant, seed, args)
+        label, path = run_label(variant.name, seed), row_path(variant, seed, args)
         if args.only and variant.name not in args.only:
             continue
         if stored_row(path, recipe(variant, seed, args)) is not None:

@@ -40,7 +40,10 @@ def test_marker_variant_table_and_resume(tmp_path, import_script):
     assert run["variant"] == "marker-end" and 0 <= run["acc"] <= 100 and run["exact_match"] is not None
     config = json.loads((out / "models" / "marker-end-seed0" / "config.json").read_text())
     assert config["number_end_token_id"] is not None  # the model was trained on the marker tokenizer
-    assert "| marker-end" in (out / "ablation_table.md").read_text()
+    table = (out / "ablation_table.md").read_text()
+    assert "| marker-end" in table
+    assert run["machine"].startswith("cpu") and "torch threads 1," in run["machine"]  # where its minutes came from
+    assert f"# marker-end-seed0: {run['machine']}\n" in table
     assert (out / "ablation_table.png").stat().st_size > 0
 
     assert git(repo, "log", "--format=%s") == f"features study: marker-end-seed0, acc {run['acc']:.2f}\n"
