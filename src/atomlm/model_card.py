@@ -194,7 +194,15 @@ def _training_section(training_record: dict | None) -> str:
             value = training_record[key]
             lines.append(f"| {label} | {value:,.4g} |" if isinstance(value, float) else f"| {label} | {value} |")
     started_from = ((training_record.get("config") or {}).get("model") or {}).get("init_from")
-    if started_from:
+    initialised_from = training_record.get("initialised_from")
+    if initialised_from:
+        before = initialised_from["tokens_in_all"]
+        lines.append(f"| started from | the weights of `{initialised_from['checkpoint']}` (`model.init_from`: step "
+                     f"{initialised_from['step']:,}, {before:,} tokens seen in all); the numbers above are this "
+                     "stage's only |")
+        lines.append(f"| tokens seen in all | {before + training_record.get('tokens_seen', 0):,} (the stages before "
+                     "this one included) |")
+    elif started_from:  # a record from before the lineage was recorded
         lines.append(f"| started from | the weights of `{started_from}` (`model.init_from`); the numbers "
                      "above are this stage's only |")
     branched_from = training_record.get("branched_from")

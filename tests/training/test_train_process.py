@@ -185,6 +185,21 @@ def test_init_from_continues_from_another_runs_weights(baseline, tmp_path, atoml
     first_loss = train_losses(tmp_path / "run")[0]
     assert first_loss < train_losses(run_dir)[0] - 0.5  # starts where the other run ended, not from scratch
 
+    # The record keeps the lineage, summed over stages, and the model card counts it.
+    from atomlm.model_card import _training_section
+    from atomlm.training.checkpoint import load_model_from_run
+
+    first_tokens = load_model_from_run(run_dir)[1]["tokens_seen"]
+    second = load_model_from_run(tmp_path / "run")[1]
+    assert second["initialised_from"] == {"checkpoint": str(checkpoint), "step": 12, "tokens_in_all": first_tokens}
+    third = make_config(tmp_path / "third.json", model={"init_from": str(tmp_path / "run")}, optim={"max_steps": 1})
+    result = atomlm(["train", "--config", str(third), "--out", str(tmp_path / "third"), "--no-progress"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = load_model_from_run(tmp_path / "third")[1]
+    before = first_tokens + second["tokens_seen"]
+    assert record["initialised_from"]["tokens_in_all"] == before
+    assert f"| tokens seen in all | {before + record['tokens_seen']:,} (" in _training_section(record)
+
     wider = make_config(tmp_path / "wider.json", model={"init_from": str(run_dir), "overrides": {"hidden_size": 32}})
     result = atomlm(["train", "--config", str(wider), "--out", str(tmp_path / "bad"), "--no-progress"])
     assert result.returncode != 0 and "architecture does not match" in result.stderr

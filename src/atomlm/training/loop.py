@@ -102,6 +102,7 @@ class TrainingState:
     arithmark_acc: float | None = None
     wandb_run_id: str | None = None  # the W&B run that --resume continues (run.report_to=wandb)
     branched_from: dict | None = None  # checkpoint, step and tokens of the run a --branch-from run left
+    initialised_from: dict | None = None  # model.init_from: its checkpoint, step and tokens in all (see below)
 
 
 @dataclass(frozen=True)
@@ -215,9 +216,10 @@ class Trainer:
             self.recorder.truncate_after(0)  # metrics of an earlier attempt that never checkpointed
             if resume:
                 self.recorder.log(f"--resume: no checkpoint in {self.run_dir} yet, starting fresh")
+            initialised_from = None
             if self.config.model.init_from:
-                _load_initial_weights(self.raw_model, self.config.model.init_from, self.recorder.log)
-            return TrainingState()
+                initialised_from = _load_initial_weights(self.raw_model, self.config.model.init_from, self.recorder.log)
+            return TrainingState(initialised_from=initialised_from)
         return self._restore(latest, branched=False)
 
     def _restore(self, checkpoint: Path, branched: bool) -> TrainingState:
@@ -248,6 +250,7 @@ class Trainer:
             wall_time_before=meta.get("wall_time_s", 0.0), final_loss=results.get("final_loss"),
             val_loss=results.get("val_loss"), arithmark_acc=results.get("arithmark_acc"),
             wandb_run_id=results.get("wandb_run_id"), branched_from=results.get("branched_from"),
+            initialised_from=results.get("initialised_from"),
         )
 
     def fit(self, stop_after_minutes: float | None = None) -> dict:
@@ -438,6 +441,7 @@ class Trainer:
             "wall_time_s": state.wall_time_before + time.time() - self.started,
             "wandb_run_id": state.wandb_run_id,
             "branched_from": state.branched_from,
+            "initialised_from": state.initialised_from,
         }
 
     def _finish(self, stopped_early: bool = False) -> dict:
@@ -495,8 +499,10 @@ def atom_config_kwargs(config: TrainConfig, tokenizer) -> dict:
     return kwargs
 
 
-def _load_initial_weights(model, run_dir, log) -> None:
-    """Start from the weights of another run's latest checkpoint (continued pretraining)."""
+def _load_initial_weights(model, run_dir, log) -> dict:
+    """Start from the weights of another run's latest checkpoint (continued pretraining). Returns
+    where they came from: the checkpoint, its step, and `tokens_in_all` - the tokens those weights
+    had seen, over every stage before this one (so a model card can count the whole lineage)."""
     initial, record = checkpoints.load_model_from_run(run_dir)
     try:
         model.load_state_dict(initial.state_dict())
@@ -504,7 +510,11 @@ def _load_initial_weights(model, run_dir, log) -> None:
         raise ConfigError(
             f"model.init_from={run_dir}: its architecture does not match this config ({str(error).splitlines()[0]})"
         ) from None
-    log(f"initialised from {run_dir} (step {record.get('steps')}, {record.get('tokens_seen') or 0:,} tokens)")
+    earlier_stages = (record.get("initialised_from") or {}).get("tokens_in_all", 0)
+    tokens_in_all = (record.get("tokens_seen") or 0) + earlier_stages
+    log(f"initialised from {run_dir} (step {record.get('steps')}, {record.get('tokens_seen') or 0:,} tokens"
+        + (f"; {tokens_in_all:,} with the stages before it)" if earlier_stages else ")"))
+    return {"checkpoint": str(record["checkpoint"]), "step": record.get("steps"), "tokens_in_all": tokens_in_all}
 
 
 def _check_same_data(meta: dict, data: TrainingData, checkpoint: Path) -> None:
