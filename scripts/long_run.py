@@ -92,7 +92,7 @@ def latest_run_checkpoint(run: Path) -> Path | None:
 
 def restore_from_state(state: Path, run: Path) -> None:
     """Copy the state's checkpoint, config and metrics into --run when it is newer than the run's own."""
-    from atomlm.training.checkpoint import LATEST_FILE, checkpoint_name, checkpoints_dir, is_checkpoint
+    from atomlm.training.checkpoint import checkpoint_name, checkpoints_dir, is_checkpoint, point_latest_at
 
     saved = state / CHECKPOINT
     if not is_checkpoint(saved):
@@ -109,13 +109,15 @@ def restore_from_state(state: Path, run: Path) -> None:
     shutil.copytree(saved, target)
     for name in ("config.json", "metrics.jsonl"):
         shutil.copy2(state / name, run / name)
-    (checkpoints / LATEST_FILE).write_text(target.name + "\n")
+    point_latest_at(target)
     print(f"long_run: restored step {step} from {saved} into {run}", flush=True)
 
 
 def export_and_score(run: Path, step: int, args, log: Path) -> dict:
     """Export the run's latest checkpoint and score it; one exports.jsonl entry."""
-    model = run / "exports" / f"step_{step:06d}"
+    from atomlm.training.checkpoint import checkpoint_name
+
+    model = run / "exports" / checkpoint_name(step)
     check(atomlm("export", "--checkpoint", str(run), "--out", str(model), "--overwrite"), log)
     data = ["--data-path", str(args.data_path)] if args.data_path else []
     scores = model / "arithmark.json"

@@ -96,9 +96,16 @@ def save_checkpoint(run_dir: Path, step: int, model_state: dict, training_state:
         shutil.rmtree(final)
     os.replace(temporary, final)
     _fsync_dir(root)
-    _write_atomic_text(root / LATEST_FILE, name + "\n")
+    point_latest_at(final)
     _prune(root, keep=max(1, keep), protect=name)
     return final
+
+
+def point_latest_at(checkpoint: Path) -> None:
+    """Make `checkpoint` (a folder in a run's checkpoints directory) the one `latest` names,
+    atomically: a reader sees the old name or the new one, never a torn file."""
+    checkpoint = Path(checkpoint)
+    _write_atomic_text(checkpoint.parent / LATEST_FILE, checkpoint.name + "\n")
 
 
 def _prune(root: Path, keep: int, protect: str) -> None:
