@@ -174,11 +174,12 @@ def test_bad_config_and_mismatched_resume_fail_clearly(baseline, tmp_path, atoml
 
 
 def test_init_from_continues_from_another_runs_weights(baseline, tmp_path, atomlm, make_config):
-    from atomlm.training.checkpoint import latest_checkpoint
+    from atomlm.training.checkpoint import latest_checkpoint, point_latest_at
 
     run_dir, _ = baseline
     checkpoint = latest_checkpoint(run_dir)  # one checkpoint folder; the run directory itself is used below
-    config = make_config(tmp_path / "continue.json", model={"init_from": str(checkpoint)}, optim={"max_steps": 2})
+    config = make_config(tmp_path / "continue.json", model={"init_from": str(checkpoint)}, optim={"max_steps": 4},
+                         run={"checkpoint_every_steps": 2})
     result = atomlm(["train", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"initialised from {checkpoint} (step 12," in (tmp_path / "run" / "train_log.txt").read_text()
@@ -190,8 +191,15 @@ def test_init_from_continues_from_another_runs_weights(baseline, tmp_path, atoml
     from atomlm.training.checkpoint import load_model_from_run
 
     first_tokens = load_model_from_run(run_dir)[1]["tokens_seen"]
+    lineage = {"checkpoint": str(checkpoint), "step": 12, "tokens_in_all": first_tokens}
+    assert load_model_from_run(tmp_path / "run")[1]["initialised_from"] == lineage
+    # Cut off after its step-2 checkpoint and resumed: the lineage comes back from that checkpoint.
+    shutil.rmtree(tmp_path / "run" / "checkpoints" / "step_000004")
+    point_latest_at(tmp_path / "run" / "checkpoints" / "step_000002")
+    result = atomlm(["train", "--config", str(config), "--out", str(tmp_path / "run"), "--resume", "--no-progress"])
+    assert result.returncode == 0 and "resumed from" in result.stderr, result.stderr[-3000:]
     second = load_model_from_run(tmp_path / "run")[1]
-    assert second["initialised_from"] == {"checkpoint": str(checkpoint), "step": 12, "tokens_in_all": first_tokens}
+    assert second["steps"] == 4 and second["initialised_from"] == lineage
     third = make_config(tmp_path / "third.json", model={"init_from": str(tmp_path / "run")}, optim={"max_steps": 1})
     result = atomlm(["train", "--config", str(third), "--out", str(tmp_path / "third"), "--no-progress"])
     assert result.returncode == 0, result.stderr[-3000:]
