@@ -174,7 +174,8 @@ def test_bad_config_and_mismatched_resume_fail_clearly(baseline, tmp_path, atoml
 
 
 def test_init_from_continues_from_another_runs_weights(baseline, tmp_path, atomlm, make_config):
-    from atomlm.training.checkpoint import latest_checkpoint, point_latest_at
+    from atomlm.model_card import _training_section
+    from atomlm.training.checkpoint import latest_checkpoint, load_model_from_run, point_latest_at
 
     run_dir, _ = baseline
     checkpoint = latest_checkpoint(run_dir)  # one checkpoint folder; the run directory itself is used below
@@ -187,9 +188,6 @@ def test_init_from_continues_from_another_runs_weights(baseline, tmp_path, atoml
     assert first_loss < train_losses(run_dir)[0] - 0.5  # starts where the other run ended, not from scratch
 
     # The record keeps the lineage, summed over stages, and the model card counts it.
-    from atomlm.model_card import _training_section
-    from atomlm.training.checkpoint import load_model_from_run
-
     first_tokens = load_model_from_run(run_dir)[1]["tokens_seen"]
     lineage = {"checkpoint": str(checkpoint), "step": 12, "tokens_in_all": first_tokens}
     assert load_model_from_run(tmp_path / "run")[1]["initialised_from"] == lineage
