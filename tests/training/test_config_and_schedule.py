@@ -72,6 +72,8 @@ def test_overrides_and_accumulation():
         apply_overrides(config, ["optim.schedule=linear"])
     with pytest.raises(ConfigError, match="data.build_workers must be >= 1"):
         apply_overrides(config, ["data.build_workers=0"])
+    with pytest.raises(ConfigError, match=r"^--set: optim.muon_matrices must be all\|attention\|mlp, got 'embeddings'$"):
+        apply_overrides(config, ['optim.muon_matrices="embeddings"'])
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "wsd"])

@@ -33,6 +33,22 @@ def test_muon_takes_the_hidden_matrices_and_adamw_the_rest():
     assert muon_parameters | adamw_parameters == everything and not muon_parameters & adamw_parameters
 
 
+@pytest.mark.parametrize("matrices, muon_names", [("attention", ("q_proj", "k_proj", "v_proj", "o_proj")),
+                                                   ("mlp", ("gate_proj", "up_proj", "down_proj"))])
+def test_muon_matrices_narrows_muon_to_attention_or_mlp(matrices, muon_names):
+    model = tiny_model()
+    muon, adamw = build_optimizer(model, OptimSettings(optimizer="muon", muon_matrices=matrices))[0].parts
+    muon_parameters = {id(p) for group in muon.param_groups for p in group["params"]}
+    names = sorted(name for name, p in model.named_parameters() if id(p) in muon_parameters)
+    assert len(names) == len(muon_names) * 2 and all(name.split(".")[-2] in muon_names for name in names)
+    # The block's other projections train with AdamW, with weight decay like every matrix.
+    decayed = {id(p) for group in adamw.param_groups if group["weight_decay"] > 0 for p in group["params"]}
+    others = [name for name, p in model.named_parameters() if ".layers." in name and p.dim() == 2
+              and id(p) not in muon_parameters]
+    assert len(others) == (7 - len(muon_names)) * 2
+    assert all(id(dict(model.named_parameters())[name]) in decayed for name in others)
+
+
 @pytest.mark.parametrize("shape", [(48, 120), (120, 48)])
 def test_float32_newton_schulz_is_torchs_iteration_at_higher_precision(shape):
     from torch.optim import _muon

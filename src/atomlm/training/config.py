@@ -23,6 +23,10 @@ from typing import Any
 from atomlm.data import LOSS_ON
 from atomlm.errors import UserError
 
+OPTIMIZERS = ("adamw", "muon")
+# optim.muon_matrices: the blocks' modules whose projection matrices Muon takes (the rest: AdamW).
+MUON_MATRICES = {"all": (".attn.", ".mlp."), "attention": (".attn.",), "mlp": (".mlp.",)}
+
 PRESET_DIR = Path(__file__).parent / "presets"
 # Where metrics go besides metrics.jsonl (`run.report_to`, `atomlm train --report-to`).
 REPORT_TARGETS = ("none", "tensorboard", "wandb")
@@ -113,6 +117,7 @@ class OptimSettings:
     # AdamW's update RMS), AdamW on embeddings and norms (training/optimizers.py).
     optimizer: str = "adamw"
     muon_momentum: float = 0.95
+    muon_matrices: str = "all"  # muon: "all" | "attention" (q, k, v, o) | "mlp" (gate, up, down)
 
 
 @dataclass(frozen=True)
@@ -239,8 +244,10 @@ def validate(config: TrainConfig, source: str = "<config>") -> None:
         (o.micro_batch_size > 0, "optim.micro_batch_size must be positive"),
         (o.global_batch_size % o.micro_batch_size == 0, "optim.global_batch_size must be a multiple of optim.micro_batch_size"),
         (o.schedule in ("cosine", "wsd", "constant"), f"optim.schedule must be cosine|wsd|constant, got {o.schedule!r}"),
-        (o.optimizer in ("adamw", "muon"), f"optim.optimizer must be adamw|muon, got {o.optimizer!r}"),
+        (o.optimizer in OPTIMIZERS, f"optim.optimizer must be {'|'.join(OPTIMIZERS)}, got {o.optimizer!r}"),
         (0.0 <= o.muon_momentum < 1.0, "optim.muon_momentum must be in [0, 1)"),
+        (o.muon_matrices in MUON_MATRICES, f"optim.muon_matrices must be {'|'.join(MUON_MATRICES)}, "
+                                           f"got {o.muon_matrices!r}"),
         (0.0 <= o.min_lr_ratio <= 1.0, "optim.min_lr_ratio must be in [0, 1]"),
         (0.0 < o.decay_fraction <= 1.0, "optim.decay_fraction must be in (0, 1]"),
         (o.warmup_steps >= 0, "optim.warmup_steps must be >= 0"),

@@ -2,7 +2,8 @@
 
 Muon (`torch.optim.Muon`) orthogonalises each update of a 2-D weight; it suits the blocks'
 projection matrices (q, k, v, o, gate, up, down), not embeddings (rows are looked up, not
-multiplied) or norm weights, which stay with AdamW. `CombinedOptimizer` puts both behind one
+multiplied) or norm weights, which stay with AdamW. `optim.muon_matrices` narrows it to the
+attention or the MLP projections (the rest of them then train with AdamW). `CombinedOptimizer` puts both behind one
 `torch.optim.Optimizer`, so the learning-rate schedule and checkpoints see a single object: its
 `param_groups` are the parts' own group dicts (a scheduler that sets `lr` sets it in the part).
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-OPTIMIZERS = ("adamw", "muon")
+from atomlm.training.config import MUON_MATRICES
 
 
 def build_optimizer(model: torch.nn.Module, settings,
@@ -20,7 +21,9 @@ def build_optimizer(model: torch.nn.Module, settings,
     Muon orthogonalises in bfloat16 as torch does in a `bf16_run`, else in float32 (`Float32Muon`):
     an fp32 run is one on a machine without native bf16 (`run.precision` auto)."""
     if settings.optimizer == "muon":
-        hidden = [p for name, p in model.named_parameters() if p.requires_grad and is_hidden_matrix(name, p)]
+        modules = MUON_MATRICES[settings.muon_matrices]
+        hidden = [p for name, p in model.named_parameters() if p.requires_grad and is_hidden_matrix(name, p)
+                  and any(module in f".{name}" for module in modules)]
         hidden_ids = {id(p) for p in hidden}
         rest = [p for p in model.parameters() if p.requires_grad and id(p) not in hidden_ids]
         muon_class = torch.optim.Muon if bf16_run else Float32Muon
