@@ -3,9 +3,10 @@
 Muon (`torch.optim.Muon`) orthogonalises each update of a 2-D weight; it suits the blocks'
 projection matrices (q, k, v, o, gate, up, down), not embeddings (rows are looked up, not
 multiplied) or norm weights, which stay with AdamW. `optim.muon_matrices` narrows it to the
-attention or the MLP projections (the rest of them then train with AdamW). `CombinedOptimizer` puts both behind one
-`torch.optim.Optimizer`, so the learning-rate schedule and checkpoints see a single object: its
-`param_groups` are the parts' own group dicts (a scheduler that sets `lr` sets it in the part).
+attention or the MLP projections (the others then train with AdamW). `CombinedOptimizer` puts
+both behind one `torch.optim.Optimizer`, so the learning-rate schedule and checkpoints see a
+single object: its `param_groups` are the parts' own group dicts (a scheduler that sets `lr`
+sets it in the part).
 """
 
 from __future__ import annotations
