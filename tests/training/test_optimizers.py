@@ -43,10 +43,10 @@ def test_muon_matrices_narrows_muon_to_attention_or_mlp(matrices, muon_names):
     assert len(names) == len(muon_names) * 2 and all(name.split(".")[-2] in muon_names for name in names)
     # The block's other projections train with AdamW, with weight decay like every matrix.
     decayed = {id(p) for group in adamw.param_groups if group["weight_decay"] > 0 for p in group["params"]}
-    others = [name for name, p in model.named_parameters() if ".layers." in name and p.dim() == 2
+    others = [p for name, p in model.named_parameters() if ".layers." in name and p.dim() == 2
               and id(p) not in muon_parameters]
     assert len(others) == (7 - len(muon_names)) * 2
-    assert all(id(dict(model.named_parameters())[name]) in decayed for name in others)
+    assert all(id(p) in decayed for p in others)
 
 
 @pytest.mark.parametrize("shape", [(48, 120), (120, 48)])
