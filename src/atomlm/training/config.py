@@ -31,6 +31,9 @@ PRESET_DIR = Path(__file__).parent / "presets"
 # Where metrics go besides metrics.jsonl (`run.report_to`, `atomlm train --report-to`).
 REPORT_TARGETS = ("none", "tensorboard", "wandb")
 PRECISIONS = ("auto", "bf16", "fp32")
+# optim.schedule: after the warmup, cosine decay, warmup-stable-decay (WSD) or a constant rate.
+SCHEDULES = ("cosine", "wsd", "constant")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 class ConfigError(UserError):
@@ -105,7 +108,7 @@ class OptimSettings:
     lr: float = 3e-3
     min_lr_ratio: float = 0.1
     warmup_steps: int = 50
-    schedule: str = "cosine"  # "cosine" | "wsd" (warmup-stable-decay) | "constant"
+    schedule: str = "cosine"  # one of SCHEDULES
     decay_fraction: float = 0.2  # wsd: the last fraction of steps that decays linearly
     weight_decay: float = 0.1
     beta1: float = 0.9
@@ -125,7 +128,7 @@ class RunSettings:
     """How the run executes and what it records."""
 
     seed: int = 1337
-    device: str = "auto"  # "auto" | "cpu" | "cuda"
+    device: str = "auto"  # one of DEVICES
     # "auto": bf16 autocast where the device computes bf16 natively (CUDA with bf16, a CPU with
     # AVX-512/AMX bf16), else fp32 (on an AVX2-only CPU bf16 runs about 12x slower); "bf16" | "fp32".
     # May change on --resume: it is how this machine computes, not what is trained.
@@ -243,7 +246,7 @@ def validate(config: TrainConfig, source: str = "<config>") -> None:
         (o.max_steps > 0, "optim.max_steps must be positive"),
         (o.micro_batch_size > 0, "optim.micro_batch_size must be positive"),
         (o.global_batch_size % o.micro_batch_size == 0, "optim.global_batch_size must be a multiple of optim.micro_batch_size"),
-        (o.schedule in ("cosine", "wsd", "constant"), f"optim.schedule must be cosine|wsd|constant, got {o.schedule!r}"),
+        (o.schedule in SCHEDULES, f"optim.schedule must be {'|'.join(SCHEDULES)}, got {o.schedule!r}"),
         (o.optimizer in OPTIMIZERS, f"optim.optimizer must be {'|'.join(OPTIMIZERS)}, got {o.optimizer!r}"),
         (0.0 <= o.muon_momentum < 1.0, "optim.muon_momentum must be in [0, 1)"),
         (o.muon_matrices in MUON_MATRICES, f"optim.muon_matrices must be {'|'.join(MUON_MATRICES)}, "
@@ -252,7 +255,7 @@ def validate(config: TrainConfig, source: str = "<config>") -> None:
         (0.0 < o.decay_fraction <= 1.0, "optim.decay_fraction must be in (0, 1]"),
         (o.warmup_steps >= 0, "optim.warmup_steps must be >= 0"),
         (r.precision in PRECISIONS, f"run.precision must be {'|'.join(PRECISIONS)}, got {r.precision!r}"),
-        (r.device in ("auto", "cpu", "cuda"), f"run.device must be auto|cpu|cuda, got {r.device!r}"),
+        (r.device in DEVICES, f"run.device must be {'|'.join(DEVICES)}, got {r.device!r}"),
         (d.seq_len > 1, "data.seq_len must be > 1"),
         (d.build_workers >= 1, "data.build_workers must be >= 1"),
         (d.loss_on in LOSS_ON, f"data.loss_on must be {'|'.join(LOSS_ON)}, got {d.loss_on!r}"),
