@@ -211,6 +211,36 @@ def test_init_from_continues_from_another_runs_weights(baseline, tmp_path, atoml
     assert result.returncode != 0 and "architecture does not match" in result.stderr
 
 
+def test_init_from_an_exported_model_directory(baseline, tmp_path, atomlm, make_config):
+    """`model.init_from` also takes what `atomlm export` writes (as `pretrained/atom2.7m`), its
+    lineage read from training_record.json, and refuses a model of another tokenizer."""
+    from atomlm.training.checkpoint import load_model_from_run
+
+    run_dir, _ = baseline
+    exported = tmp_path / "hf"
+    result = atomlm(["export", "--checkpoint", str(run_dir), "--out", str(exported)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = make_config(tmp_path / "continue.json", model={"init_from": str(exported)}, optim={"max_steps": 2},
+                         run={"checkpoint_every_steps": 0})
+    result = atomlm(["train", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    tokens = 12 * 8 * 64
+    assert f"initialised from {exported} (step 12, {tokens:,} tokens)" in result.stderr
+    assert train_losses(tmp_path / "run")[0] < train_losses(run_dir)[0] - 0.5  # the exported weights, not a fresh model
+    assert load_model_from_run(tmp_path / "run")[1]["initialised_from"] == {
+        "checkpoint": str(exported), "step": 12, "tokens_in_all": tokens}
+
+    other = tmp_path / "other-tokenizer"
+    shutil.copytree(exported, other)
+    model_config = json.loads((other / "config.json").read_text())
+    model_config["space_token_id"] += 1
+    (other / "config.json").write_text(json.dumps(model_config))
+    config = make_config(tmp_path / "other.json", model={"init_from": str(other)})
+    result = atomlm(["train", "--config", str(config), "--out", str(tmp_path / "refused"), "--no-progress"])
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert f"model.init_from={other}: it was trained with another tokenizer (space_token_id" in result.stderr
+
+
 def test_wrongly_typed_config_stops_before_the_run_directory_exists(tmp_path, atomlm, make_config):
     config = make_config(tmp_path / "cpu.json", optim={"lr": "fast"})
     result = atomlm(["train", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress"])

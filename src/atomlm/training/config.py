@@ -49,9 +49,9 @@ class ModelSettings:
     use_role_ids: bool = True
     use_xsa: bool = True
     overrides: dict = field(default_factory=dict)
-    # A run directory whose latest checkpoint gives the starting weights, or one checkpoint
-    # folder (continued pretraining); optimizer, schedule and data position start fresh. Same
-    # architecture only.
+    # A run directory whose latest checkpoint gives the starting weights, one checkpoint folder,
+    # or an exported model directory such as pretrained/atom2.7m (continued pretraining);
+    # optimizer, schedule and data position start fresh. Same architecture and tokenizer only.
     init_from: str | None = None
 
     def atom_config_kwargs(self) -> dict:

@@ -23,6 +23,7 @@ message names both steps), but never checkpointed as good.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import platform
@@ -499,22 +500,55 @@ def atom_config_kwargs(config: TrainConfig, tokenizer) -> dict:
     return kwargs
 
 
-def _load_initial_weights(model, run_dir, log) -> dict:
-    """Start from the weights of another run's latest checkpoint (continued pretraining). Returns
-    where they came from: the checkpoint, its step, and `tokens_in_all` - the tokens those weights
+# The AtomConfig fields that tie a model to its tokenizer's ids: a starting model must agree on
+# every one, or its embeddings and place/role features would be read under the wrong tokens.
+TOKENIZER_ID_FIELDS = ("vocab_size", "bos_token_id", "eos_token_id", "pad_token_id", "digit_token_ids",
+                       "operator_token_ids", "space_token_id", "number_end_token_id")
+
+
+def _load_initial_weights(model, source, log) -> dict:
+    """Start from other weights (continued pretraining): a run directory's latest checkpoint, one
+    checkpoint folder, or an exported model directory such as `pretrained/atom2.7m`. Returns
+    where they came from: the source, its step, and `tokens_in_all` - the tokens those weights
     had seen, over every stage before this one (so a model card can count the whole lineage)."""
-    initial, record = checkpoints.load_model_from_run(run_dir)
+    initial, record = _initial_model(Path(source))
+    for name in TOKENIZER_ID_FIELDS:
+        theirs, ours = getattr(initial.config, name, None), getattr(model.config, name, None)
+        if theirs != ours:
+            trained_with = f" ({record['tokenizer_dir']})" if record.get("tokenizer_dir") else ""
+            raise ConfigError(
+                f"model.init_from={source}: it was trained with another tokenizer ({name} {theirs!r} there, "
+                f"{ours!r} from this run's data.tokenizer_dir); set data.tokenizer_dir to its tokenizer{trained_with}"
+            )
     try:
         model.load_state_dict(initial.state_dict())
     except RuntimeError as error:
         raise ConfigError(
-            f"model.init_from={run_dir}: its architecture does not match this config ({str(error).splitlines()[0]})"
+            f"model.init_from={source}: its architecture does not match this config ({str(error).splitlines()[0]})"
         ) from None
     earlier_stages = (record.get("initialised_from") or {}).get("tokens_in_all", 0)
     tokens_in_all = (record.get("tokens_seen") or 0) + earlier_stages
-    log(f"initialised from {run_dir} (step {record.get('steps')}, {record.get('tokens_seen') or 0:,} tokens"
+    log(f"initialised from {source} (step {record.get('steps')}, {record.get('tokens_seen') or 0:,} tokens"
         + (f"; {tokens_in_all:,} with the stages before it)" if earlier_stages else ")"))
     return {"checkpoint": str(record["checkpoint"]), "step": record.get("steps"), "tokens_in_all": tokens_in_all}
+
+
+def _initial_model(source: Path) -> tuple:
+    """(model, record) of `model.init_from`. An exported directory's record is its
+    `training_record.json` where it has one (else its lineage is unknown and counts 0 tokens)."""
+    from atomlm.modeling.modeling_atom import AtomForCausalLM
+
+    exported = (source / "config.json").is_file() and (source / "model.safetensors").is_file()
+    if not exported or checkpoints.is_checkpoint(source):
+        return checkpoints.load_model_from_run(source)
+    try:
+        model = AtomForCausalLM.from_pretrained(str(source))
+    except (OSError, ValueError, TypeError) as error:
+        raise ConfigError(f"model.init_from={source}: not a loadable Atom model directory ({error})") from None
+    record_file = source / "training_record.json"
+    record = json.loads(record_file.read_text()) if record_file.is_file() else {}
+    record["checkpoint"] = str(source)
+    return model, record
 
 
 def _check_same_data(meta: dict, data: TrainingData, checkpoint: Path) -> None:
