@@ -536,15 +536,16 @@ def _load_initial_weights(model, source, log) -> dict:
 def _initial_model(source: Path) -> tuple:
     """(model, record) of `model.init_from`. An exported directory's record is its
     `training_record.json` where it has one (else its lineage is unknown and counts 0 tokens)."""
+    from atomlm.model_loading import WEIGHTS_FILE, check_model_directory
     from atomlm.modeling.modeling_atom import AtomForCausalLM
 
-    exported = (source / "config.json").is_file() and (source / "model.safetensors").is_file()
-    if not exported or checkpoints.is_checkpoint(source):
+    if not (source / WEIGHTS_FILE).is_file() or checkpoints.is_checkpoint(source):
         return checkpoints.load_model_from_run(source)
     try:
-        model = AtomForCausalLM.from_pretrained(str(source))
-    except (OSError, ValueError, TypeError) as error:
-        raise ConfigError(f"model.init_from={source}: not a loadable Atom model directory ({error})") from None
+        check_model_directory(str(source))  # the CLI's checks of an export: each names the file at fault
+    except UserError as error:
+        raise ConfigError(f"model.init_from={error}") from None
+    model = AtomForCausalLM.from_pretrained(str(source))
     record_file = source / "training_record.json"
     record = json.loads(record_file.read_text()) if record_file.is_file() else {}
     record["checkpoint"] = str(source)
