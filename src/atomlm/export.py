@@ -17,9 +17,11 @@ import tempfile
 from pathlib import Path
 
 from atomlm.errors import UserError
+from atomlm.model_loading import CURRICULUM_FILE, TRAINING_RECORD_FILE
 
 MODELING_FILES = ["configuration_atom.py", "modeling_atom.py", "arithmetic_features.py", "tokenization_atom.py"]
 TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json"]
+TRAINING_CURVES_FILE = "training_curves.png"
 # Generation stops at either end marker: training data ends every document with <|endoftext|>.
 EOS_TOKENS = ["<|eos|>", "<|endoftext|>"]
 
@@ -75,16 +77,11 @@ def run_export(args) -> int:
 
 def _export_again(model_dir: Path, out_dir: Path, tokenizer_dir, common: dict) -> Path:
     """Re-export an exported directory: same weights and records, today's code, tokenizer files and card."""
-    from atomlm.modeling.modeling_atom import AtomForCausalLM
+    from atomlm.model_loading import load_atom_export
 
-    if not (model_dir / "config.json").is_file():
-        raise UserError(f"{model_dir}: not an exported model directory (no config.json)")
-    model = AtomForCausalLM.from_pretrained(str(model_dir))
-    record_path, curriculum_path = model_dir / "training_record.json", model_dir / "pretraining_curriculum.json"
-    record = json.loads(record_path.read_text()) if record_path.is_file() else None
-    curriculum = json.loads(curriculum_path.read_text()) if curriculum_path.is_file() else None
+    model, record, curriculum = load_atom_export(model_dir)
     return export_hf_directory(model, tokenizer_dir or model_dir, out_dir, curriculum=curriculum,
-                               training_record=record, training_curves=model_dir / "training_curves.png", **common)
+                               training_record=record, training_curves=model_dir / TRAINING_CURVES_FILE, **common)
 
 
 def modeling_source_dir() -> Path:
@@ -243,11 +240,11 @@ def _write_directory(model, tokenizer_dir, out_dir, curriculum, training_record,
     if isinstance(curriculum, str):
         curriculum = json.loads(curriculum)
     curriculum = curriculum if curriculum is not None else _default_curriculum_json()
-    (out_dir / "pretraining_curriculum.json").write_text(json.dumps(curriculum, indent=2) + "\n")
+    (out_dir / CURRICULUM_FILE).write_text(json.dumps(curriculum, indent=2) + "\n")
     if training_record is not None:
-        (out_dir / "training_record.json").write_text(json.dumps(training_record, indent=2, default=str) + "\n")
+        (out_dir / TRAINING_RECORD_FILE).write_text(json.dumps(training_record, indent=2, default=str) + "\n")
     if training_curves and Path(training_curves).is_file():
-        shutil.copyfile(training_curves, out_dir / "training_curves.png")
+        shutil.copyfile(training_curves, out_dir / TRAINING_CURVES_FILE)
 
     from atomlm.model_card import render_model_card
 

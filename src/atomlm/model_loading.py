@@ -24,6 +24,8 @@ WEIGHTS_FILE = "model.safetensors"
 OTHER_WEIGHT_FILES = ("model.safetensors.index.json", "pytorch_model.bin")
 # Any one of these is a tokenizer transformers can load (exports write tokenizer.json).
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "tokenizer.model")
+TRAINING_RECORD_FILE = "training_record.json"
+CURRICULUM_FILE = "pretraining_curriculum.json"
 HUB_PROBE_SECONDS = 3.0
 HUB_ID = re.compile(r"\w[\w.-]*(/\w[\w.-]*)?")  # "name" or "owner/name", nothing that looks like a path
 
@@ -49,6 +51,26 @@ def load_model_and_tokenizer(model: str | os.PathLike, *, device: str = "cpu", d
     except OSError as error:  # transformers' way of saying a file is missing or unreadable
         raise UserError(f"{source}: {first_line(error)}") from None
     return loaded.to(device).eval(), tokenizer
+
+
+def load_atom_export(directory: str | os.PathLike):
+    """`(model, training_record, curriculum)` of an exported directory, for code that goes on from
+    it (re-export, `model.init_from`): the model built by this package's `AtomForCausalLM`, not by
+    the directory's copy of the code; `training_record.json` and `pretraining_curriculum.json`
+    are None where the directory has none. Checked first, each error naming the file at fault."""
+    directory = str(directory)
+    check_model_directory(directory)
+    from atomlm.modeling.modeling_atom import AtomForCausalLM
+
+    records = []
+    for name in (TRAINING_RECORD_FILE, CURRICULUM_FILE):
+        path = os.path.join(directory, name)
+        records.append(read_json_object(path) if os.path.isfile(path) else None)
+    try:
+        model = AtomForCausalLM.from_pretrained(directory)
+    except OSError as error:
+        raise UserError(f"{directory}: {first_line(error)}") from None
+    return model, *records
 
 
 def resolve_model_source(model: str | os.PathLike) -> tuple[str, bool]:

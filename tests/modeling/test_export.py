@@ -13,6 +13,8 @@ import torch
 from atomlm.errors import UserError
 from atomlm.modeling.modeling_atom import AtomForCausalLM
 
+from .conftest import tiny_config
+
 pytestmark = pytest.mark.huggingface  # also run against other transformers releases
 
 OUTSIDE_USER = Path(__file__).parent / "scripts" / "outside_user.py"
@@ -223,3 +225,35 @@ def test_model_card_says_which_tokenizer_the_model_uses(tmp_path, digit_order, n
                     "--digit-order", digit_order, "--number-marker", number_marker], check=True, capture_output=True)
     out = export_random_init(tmp_path / "model", tokenizer_dir=tokenizer_dir, num_hidden_layers=1)
     assert says in ModelCard.load(out / "README.md").text
+
+
+def test_export_again_keeps_the_weights_and_records(tmp_path):
+    """`atomlm export --model DIR` rewrites an export with today's code and card: the same weights,
+    training record and curriculum; a directory that is not an export is refused with the file named."""
+    from safetensors.torch import load_file
+
+    from tokenizers import Tokenizer
+
+    from atomlm.export import export_hf_directory
+    from atomlm.tokenizer import default_tokenizer_dir
+    from atomlm.tokenizer.training import arithmetic_vocabulary
+
+    vocabulary = arithmetic_vocabulary(Tokenizer.from_file(str(default_tokenizer_dir() / "tokenizer.json")))
+    torch.manual_seed(0)
+    first = export_hf_directory(AtomForCausalLM(tiny_config(**vocabulary)), None, tmp_path / "first",
+                                curriculum={"stages": [{"name": "only", "mixture": {"text": 1.0}}]},
+                                training_record={"steps": 7, "tokens_seen": 1234})
+    command = [sys.executable, "-m", "atomlm", "export", "--model", str(first), "--out", str(tmp_path / "again")]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    again = tmp_path / "again"
+    for name in ("training_record.json", "pretraining_curriculum.json"):
+        assert json.loads((again / name).read_text()) == json.loads((first / name).read_text())
+    before, after = load_file(first / "model.safetensors"), load_file(again / "model.safetensors")
+    assert before.keys() == after.keys() and all(torch.equal(before[key], after[key]) for key in before)
+
+    (first / "model.safetensors").write_bytes(b"\x00" * 4)
+    command[command.index(str(tmp_path / "again"))] = str(tmp_path / "third")
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{first / 'model.safetensors'}" in result.stderr and not (tmp_path / "third").exists()

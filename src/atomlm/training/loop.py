@@ -536,20 +536,15 @@ def _load_initial_weights(model, source, log) -> dict:
 def _initial_model(source: Path) -> tuple:
     """(model, record) of `model.init_from`. An exported directory's record is its
     `training_record.json` where it has one (else its lineage is unknown and counts 0 tokens)."""
-    from atomlm.model_loading import WEIGHTS_FILE, check_model_directory
-    from atomlm.modeling.modeling_atom import AtomForCausalLM
+    from atomlm.model_loading import WEIGHTS_FILE, load_atom_export
 
     if not (source / WEIGHTS_FILE).is_file() or checkpoints.is_checkpoint(source):
         return checkpoints.load_model_from_run(source)
     try:
-        check_model_directory(str(source))  # the CLI's checks of an export: each names the file at fault
+        model, record, _ = load_atom_export(source)  # each error names the file at fault
     except UserError as error:
         raise ConfigError(f"model.init_from={error}") from None
-    model = AtomForCausalLM.from_pretrained(str(source))
-    record_file = source / "training_record.json"
-    record = json.loads(record_file.read_text()) if record_file.is_file() else {}
-    record["checkpoint"] = str(source)
-    return model, record
+    return model, {**(record or {}), "checkpoint": str(source)}
 
 
 def _check_same_data(meta: dict, data: TrainingData, checkpoint: Path) -> None:
