@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from atomlm.errors import UserError
+from atomlm.training.metrics import VALIDATION_LOSSES
 
 LICENSE = "apache-2.0"
 TAGS = ["atomlm", "arithmetic", "small-language-model", "custom_code"]
@@ -20,7 +21,7 @@ RECORD_FIELDS = {
     "steps": "optimizer steps",
     "wall_time_s": "wall time (s)",
     "final_loss": "final training loss",
-    "val_loss": "validation loss",
+    **VALIDATION_LOSSES,
     "arithmark_acc": "ArithMark acc on the periodic probe slice (not the full set)",
 }
 
@@ -190,7 +191,7 @@ def _training_section(training_record: dict | None) -> str:
         return "\n## Training\nThis directory holds randomly initialised weights (`atomlm export --random-init`).\n"
     lines = ["", "## Training", "| field | value |", "|---|---|"]
     for key, label in RECORD_FIELDS.items():
-        if key in training_record:
+        if training_record.get(key) is not None:
             value = training_record[key]
             lines.append(f"| {label} | {value:,.4g} |" if isinstance(value, float) else f"| {label} | {value} |")
     started_from = ((training_record.get("config") or {}).get("model") or {}).get("init_from")

@@ -38,6 +38,7 @@ def test_run_lowers_loss_and_writes_its_directory(baseline):
     evals = [r for r in read_metrics(run_dir / "metrics.jsonl") if r["kind"] == "eval"]
     assert [r["step"] for r in evals] == [6, 12]
     assert all("val_loss" in r and 0.0 <= r["arithmark_acc"] <= 100.0 for r in evals)
+    assert all(r["val_loss_answers"] != r["val_loss"] for r in evals)  # the smoke mix has equations
     assert json.loads((run_dir / "config.json").read_text())["optim"]["max_steps"] == 12
 
 

@@ -202,7 +202,7 @@ def load_model_from_run(run_dir) -> tuple:
     Returns (model in eval mode, record) where record holds the resolved config (`config`), the
     AtomConfig arguments (`atom_config`), `curriculum` (its JSON) and `curriculum_name`,
     `tokenizer_dir`, `tokens_seen`, `steps`, `wall_time_s`, `hardware`, `final_loss`, `val_loss`,
-    `arithmark_acc`, `plot_path` (the metrics PNG, or None) and `checkpoint`. Raises `CheckpointError` naming the file when something is missing or corrupt.
+    `val_loss_answers`, `arithmark_acc`, `plot_path` (the metrics PNG, or None) and `checkpoint`. Raises `CheckpointError` naming the file when something is missing or corrupt.
     """
     from atomlm.modeling.configuration_atom import AtomConfig
     from atomlm.modeling.modeling_atom import AtomForCausalLM

@@ -51,7 +51,7 @@ from atomlm.training.metrics import (
     require_report_library,
 )
 from atomlm.training.optimizers import build_optimizer
-from atomlm.training.periodic_eval import ArithmarkProbe, validation_loss
+from atomlm.training.periodic_eval import ArithmarkProbe, validation_losses
 from atomlm.training.run_directory import check_run_dir, write_run_config
 from atomlm.training.schedule import build_scheduler
 from atomlm.training.shard_cache import tokenizer_directory
@@ -100,6 +100,7 @@ class TrainingState:
     wall_time_before: float = 0.0  # seconds trained by the processes before this --resume
     final_loss: float | None = None
     val_loss: float | None = None
+    val_loss_answers: float | None = None  # periodic_eval.VALIDATION_LOSSES
     arithmark_acc: float | None = None
     wandb_run_id: str | None = None  # the W&B run that --resume continues (run.report_to=wandb)
     branched_from: dict | None = None  # checkpoint, step and tokens of the run a --branch-from run left
@@ -249,7 +250,8 @@ class Trainer:
         return TrainingState(
             step=meta["step"], tokens_seen=meta["tokens_seen"], next_row=saved["data"]["next_row"],
             wall_time_before=meta.get("wall_time_s", 0.0), final_loss=results.get("final_loss"),
-            val_loss=results.get("val_loss"), arithmark_acc=results.get("arithmark_acc"),
+            val_loss=results.get("val_loss"), val_loss_answers=results.get("val_loss_answers"),
+            arithmark_acc=results.get("arithmark_acc"),
             wandb_run_id=results.get("wandb_run_id"), branched_from=results.get("branched_from"),
             initialised_from=results.get("initialised_from"),
         )
@@ -385,12 +387,13 @@ class Trainer:
             state = self.state
             entry = {"kind": "eval", "step": state.step, "tokens": state.tokens_seen}
             with torch.random.fork_rng(devices=[]):  # evaluation must not shift the training RNG
-                val = validation_loss(
+                losses = validation_losses(
                     self.raw_model, self.data.validation_loader(self.config.optim.micro_batch_size),
                     batches=self.config.run.val_batches, device=self.context.device, autocast=self.autocast,
-                )
-                if val is not None:
-                    entry["val_loss"] = state.val_loss = val
+                ) or {}
+                entry.update(losses)
+                state.val_loss = losses.get("val_loss", state.val_loss)
+                state.val_loss_answers = losses.get("val_loss_answers", state.val_loss_answers)
                 if self.probe.enabled:
                     entry["arithmark_acc"] = state.arithmark_acc = self.probe.accuracy(self.raw_model, self.context.device)
             self.recorder.metrics(entry)
@@ -436,6 +439,7 @@ class Trainer:
             **self.description,
             "final_loss": state.final_loss,
             "val_loss": state.val_loss,
+            "val_loss_answers": state.val_loss_answers,
             "arithmark_acc": state.arithmark_acc,
             "steps": state.step,
             "tokens_seen": state.tokens_seen,

@@ -21,6 +21,13 @@ LOG_FILE = "train_log.txt"
 PLOT_FILE = "plot.png"
 TENSORBOARD_DIR = "tensorboard"
 WANDB_PROJECT = "atomlm"  # unless WANDB_PROJECT says otherwise
+# The validation losses of an eval record, by field: on every token, and on the tokens
+# `data.loss_on: answers` supervises (answers and text, not the questions of equations), so
+# runs trained either way compare on both (`periodic_eval.validation_losses` measures them).
+VALIDATION_LOSSES = {
+    "val_loss": "validation loss",
+    "val_loss_answers": "validation loss on answers and text (not the questions of equations)",
+}
 
 
 def read_metrics(path: Path) -> list[dict]:
@@ -206,9 +213,10 @@ def plot_metrics(metrics_path: Path, out_path: Path) -> Path | None:
 
     figure, (loss_axis, acc_axis) = plt.subplots(1, 2, figsize=(11, 4))
     loss_axis.plot([r["tokens"] for r in train], [r["loss"] for r in train], label="train", linewidth=0.8)
-    val = [r for r in evals if "val_loss" in r]
-    if val:
-        loss_axis.plot([r["tokens"] for r in val], [r["val_loss"] for r in val], "o-", label="validation")
+    for field, label in (("val_loss", "validation"), ("val_loss_answers", "validation, answers and text")):
+        val = [r for r in evals if field in r]
+        if val:
+            loss_axis.plot([r["tokens"] for r in val], [r[field] for r in val], "o-", label=label)
     loss_axis.set(xlabel="tokens", ylabel="loss (nats/token)", title="loss")
     loss_axis.legend()
     loss_axis.grid(alpha=0.3)

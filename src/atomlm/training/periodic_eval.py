@@ -7,37 +7,39 @@ import itertools
 import torch
 
 from atomlm.training.config import ConfigError
+from atomlm.training.metrics import VALIDATION_LOSSES
 
 
 @torch.no_grad()
-def validation_loss(model, loader, *, batches: int, device, autocast) -> float | None:
-    """Mean loss per supervised token over the first `batches` batches of `loader` (a fresh,
-    single-pass loader of the validation rows, e.g. `TokenBatchLoader(DIR, B, split="val", loop=False)`).
+def validation_losses(model, loader, *, batches: int, device, autocast) -> dict[str, float] | None:
+    """Mean loss per target token over the first `batches` batches of `loader` (a fresh,
+    single-pass loader of the validation rows, e.g. `TokenBatchLoader(DIR, B, split="val", loop=False)`),
+    for each of `VALIDATION_LOSSES`, with one forward pass per batch. `loader`'s labels must
+    supervise every token (its default `loss_on`); `model.config` finds the questions.
 
     Returns None when there are no validation rows.
     """
+    from atomlm.modeling.arithmetic_features import question_tokens
+
     if loader.num_rows == 0:
         return None  # shards built without a validation split
     was_training = model.training
     model.eval()
-    summed, count = 0.0, 0
+    sums, counts = dict.fromkeys(VALIDATION_LOSSES, 0.0), dict.fromkeys(VALIDATION_LOSSES, 0)
     for batch in itertools.islice(loader, batches):
-        labels = batch["labels"].to(device)
-        supervised = int((labels[:, 1:] != -100).sum())
-        if supervised == 0:
-            continue
+        input_ids, labels = batch["input_ids"].to(device), batch["labels"].to(device)
+        attention_mask = batch["attention_mask"].to(device)
+        answer_labels = labels.masked_fill(question_tokens(input_ids, model.config, attention_mask), -100)
         with autocast():
-            output = model(
-                input_ids=batch["input_ids"].to(device),
-                attention_mask=batch["attention_mask"].to(device),
-                labels=labels,
-                num_items_in_batch=supervised,
-                use_cache=False,
-            )
-        summed += float(output.loss) * supervised
-        count += supervised
+            logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+        targets = labels[:, 1:]
+        per_token = torch.nn.functional.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets,
+                                                      ignore_index=-100, reduction="none")
+        for name, supervised in (("val_loss", targets != -100), ("val_loss_answers", answer_labels[:, 1:] != -100)):
+            sums[name] += float(per_token[supervised].sum())
+            counts[name] += int(supervised.sum())
     model.train(was_training)
-    return summed / count if count else None
+    return {name: sums[name] / counts[name] for name in VALIDATION_LOSSES if counts[name]} or None
 
 
 class ArithmarkProbe:
