@@ -13,6 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from atomlm.training.metrics import VALIDATION_LOSSES
+
 
 def parse_run(text: str) -> tuple[str, Path]:
     label, separator, path = text.partition("=")
@@ -32,7 +34,7 @@ def running_mean(values: list[float], window: int) -> list[float]:
     return means
 
 
-def plot_runs(runs: list[tuple[str, list[dict]]], out: Path, window: int) -> None:
+def plot_runs(runs: list[tuple[str, list[dict]]], out: Path, window: int, validation: str = "val_loss") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -44,12 +46,12 @@ def plot_runs(runs: list[tuple[str, list[dict]]], out: Path, window: int) -> Non
         evals = [r for r in records if r.get("kind") == "eval"]
         train_axis.plot([r["step"] for r in train], running_mean([r["loss"] for r in train], window),
                         label=label, linewidth=1)
-        val = [r for r in evals if "val_loss" in r]
-        val_axis.plot([r["step"] for r in val], [r["val_loss"] for r in val], "o-", label=label)
+        val = [r for r in evals if validation in r]
+        val_axis.plot([r["step"] for r in val], [r[validation] for r in val], "o-", label=label)
         accuracy = [r for r in evals if "arithmark_acc" in r]
         acc_axis.plot([r["step"] for r in accuracy], [r["arithmark_acc"] for r in accuracy], "o-", label=label)
     train_axis.set(xlabel="step", ylabel="loss (nats/token)", title=f"training loss, mean of {window} steps")
-    val_axis.set(xlabel="step", ylabel="loss (nats/token)", title="validation loss")
+    val_axis.set(xlabel="step", ylabel="loss (nats/token)", title=VALIDATION_LOSSES[validation])
     acc_axis.set(xlabel="step", ylabel="accuracy (%)", title="periodic ArithMark slice")
     for axis in (train_axis, val_axis, acc_axis):
         axis.grid(alpha=0.3)
@@ -65,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="a run directory or metrics.jsonl, with its legend label (repeat)")
     parser.add_argument("--out", type=Path, required=True, help="PNG to write")
     parser.add_argument("--window", type=int, default=50, help="running-mean window of the training loss (steps)")
+    parser.add_argument("--validation", choices=list(VALIDATION_LOSSES), default="val_loss",
+                        help="which validation loss to plot: on every token (default), or val_loss_answers, on "
+                        "answers and text only, to compare runs trained with data.loss_on answers and all")
     args = parser.parse_args(argv)
     from atomlm.training.metrics import read_metrics
 
@@ -83,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         runs.append((label, records))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    plot_runs(runs, args.out, max(1, args.window))
+    plot_runs(runs, args.out, max(1, args.window), args.validation)
     print(f"wrote {args.out}")
     return 0
 

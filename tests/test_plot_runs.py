@@ -7,7 +7,8 @@ import pytest
 
 def write_metrics(path, losses, evals):
     lines = [{"kind": "train", "step": step, "tokens": 64 * step, "loss": loss} for step, loss in enumerate(losses, 1)]
-    lines += [{"kind": "eval", "step": step, "val_loss": 1.0, "arithmark_acc": acc} for step, acc in evals]
+    lines += [{"kind": "eval", "step": step, "val_loss": 1.0, "val_loss_answers": 0.8, "arithmark_acc": acc}
+              for step, acc in evals]
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     return path
 
@@ -26,6 +27,9 @@ def test_two_runs_one_png(import_script, tmp_path, capsys):
     out = tmp_path / "figures" / "runs.png"
     assert plot_runs.main(["--run", f"a={run}", "--run", f"b={other}", "--out", str(out), "--window", "2"]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    answers = tmp_path / "answers.png"
+    assert plot_runs.main(["--run", f"a={run}", "--out", str(answers), "--validation", "val_loss_answers"]) == 0
+    assert answers.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.parametrize("content, message", [
