@@ -231,7 +231,6 @@ def test_export_again_keeps_the_weights_and_records(tmp_path):
     """`atomlm export --model DIR` rewrites an export with today's code and card: the same weights,
     training record and curriculum; a directory that is not an export is refused with the file named."""
     from safetensors.torch import load_file
-
     from tokenizers import Tokenizer
 
     from atomlm.export import export_hf_directory

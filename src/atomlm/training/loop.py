@@ -23,7 +23,6 @@ message names both steps), but never checkpointed as good.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import platform
@@ -100,7 +99,7 @@ class TrainingState:
     wall_time_before: float = 0.0  # seconds trained by the processes before this --resume
     final_loss: float | None = None
     val_loss: float | None = None
-    val_loss_answers: float | None = None  # periodic_eval.VALIDATION_LOSSES
+    val_loss_answers: float | None = None  # metrics.VALIDATION_LOSSES
     arithmark_acc: float | None = None
     wandb_run_id: str | None = None  # the W&B run that --resume continues (run.report_to=wandb)
     branched_from: dict | None = None  # checkpoint, step and tokens of the run a --branch-from run left
