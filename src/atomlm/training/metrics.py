@@ -213,7 +213,7 @@ def plot_metrics(metrics_path: Path, out_path: Path) -> Path | None:
 
     figure, (loss_axis, acc_axis) = plt.subplots(1, 2, figsize=(11, 4))
     loss_axis.plot([r["tokens"] for r in train], [r["loss"] for r in train], label="train", linewidth=0.8)
-    for field, label in (("val_loss", "validation"), ("val_loss_answers", "validation, answers and text")):
+    for field, label in VALIDATION_LOSSES.items():
         val = [r for r in evals if field in r]
         if val:
             loss_axis.plot([r["tokens"] for r in val], [r[field] for r in val], "o-", label=label)
