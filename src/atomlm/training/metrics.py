@@ -26,7 +26,7 @@ WANDB_PROJECT = "atomlm"  # unless WANDB_PROJECT says otherwise
 # runs trained either way compare on both (`periodic_eval.validation_losses` measures them).
 VALIDATION_LOSSES = {
     "val_loss": "validation loss",
-    "val_loss_answers": "validation loss on answers and text (not the questions of equations)",
+    "val_loss_answers": "validation loss on answers and text",
 }
 
 
