@@ -25,7 +25,8 @@ def validation_losses(model, loader, *, batches: int, device, autocast) -> dict[
         return None  # shards built without a validation split
     was_training = model.training
     model.eval()
-    sums, counts = dict.fromkeys(VALIDATION_LOSSES, 0.0), dict.fromkeys(VALIDATION_LOSSES, 0)
+    sums = {name: torch.zeros((), device=device) for name in VALIDATION_LOSSES}  # on the device: one host
+    counts = {name: torch.zeros((), device=device) for name in VALIDATION_LOSSES}  # sync at the end, not per batch
     for batch in itertools.islice(loader, batches):
         input_ids, labels = batch["input_ids"].to(device), batch["labels"].to(device)
         attention_mask = batch["attention_mask"].to(device)
@@ -36,10 +37,11 @@ def validation_losses(model, loader, *, batches: int, device, autocast) -> dict[
         per_token = torch.nn.functional.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets,
                                                       ignore_index=-100, reduction="none")
         for name, supervised in (("val_loss", targets != -100), ("val_loss_answers", answer_labels[:, 1:] != -100)):
-            sums[name] += float(per_token[supervised].sum())
-            counts[name] += int(supervised.sum())
+            sums[name] += (per_token * supervised).sum()  # per_token is 0 where targets are -100
+            counts[name] += supervised.sum()
     model.train(was_training)
-    return {name: sums[name] / counts[name] for name in VALIDATION_LOSSES if counts[name]} or None
+    totals = torch.stack([torch.stack((sums[name], counts[name])) for name in VALIDATION_LOSSES]).tolist()
+    return {name: total / count for name, (total, count) in zip(VALIDATION_LOSSES, totals) if count} or None
 
 
 class ArithmarkProbe:
