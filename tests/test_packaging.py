@@ -37,3 +37,26 @@ def test_lock_pins_no_local_build_label():
     labelled = [f"{name}=={version}" for name, version in pins(REPO / "requirements" / "lock.txt").items()
                 if "+" in version]
     assert not labelled, f"local build labels in requirements/lock.txt: {labelled}"
+
+
+# A call of the GPU machine sends the working tree, at most 64 MiB, and a GPU run that resumes
+# across calls carries its checkpoint (about 25 MB) beside it: the tracked files keep room for it.
+TRACKED_FILES_LIMIT_MIB = 36
+
+
+def test_the_tracked_files_leave_room_for_a_gpu_runs_checkpoint():
+    import subprocess
+
+    import pytest
+
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    paths = [REPO / name for name in listed.stdout.decode().split("\0") if name]
+    sizes = {path: path.stat().st_size for path in paths if path.is_file()}
+    total_mib = sum(sizes.values()) / 2**20
+    largest = sorted(sizes, key=sizes.get, reverse=True)[:5]
+    assert total_mib <= TRACKED_FILES_LIMIT_MIB, (
+        f"tracked files: {total_mib:.1f} MiB, over {TRACKED_FILES_LIMIT_MIB} MiB; largest: "
+        + ", ".join(f"{path.relative_to(REPO)} ({sizes[path] / 2**20:.1f} MiB)" for path in largest)
+        + ". Keep finished runs' weights and checkpoints in git history only (long_runs/README.md)")

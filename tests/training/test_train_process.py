@@ -242,6 +242,15 @@ def test_init_from_an_exported_model_directory(baseline, tmp_path, atomlm, make_
     assert f"model.init_from={other}: it was trained with another tokenizer (space_token_id" in result.stderr
 
 
+def test_a_missing_init_from_stops_before_the_run_directory_exists(tmp_path, atomlm, make_config):
+    missing = tmp_path / "gone" / "checkpoint"
+    config = make_config(tmp_path / "continue.json", model={"init_from": str(missing)})
+    result = atomlm(["train", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress"])
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert f"atomlm train: error: model.init_from={missing}: no such file or directory" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
+
+
 def test_wrongly_typed_config_stops_before_the_run_directory_exists(tmp_path, atomlm, make_config):
     config = make_config(tmp_path / "cpu.json", optim={"lr": "fast"})
     result = atomlm(["train", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress"])

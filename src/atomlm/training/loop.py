@@ -139,6 +139,11 @@ class Trainer:
         if config.run.compile:
             check_compile_toolchain(context.device)
         check_run_dir(run_dir, config, resume)
+        starts_fresh = branch_from is None and not (resume and checkpoints.latest_checkpoint(run_dir))
+        if starts_fresh and config.model.init_from and not Path(config.model.init_from).exists():
+            # Before the data is built, which can take minutes.
+            raise ConfigError(f"model.init_from={config.model.init_from}: no such file or directory "
+                              f"(a relative path is read from {Path.cwd()})")
         distributed.barrier(context)  # every rank has judged the directory before rank 0 writes to it
         if context.is_main:
             write_run_config(run_dir, config)  # first: it is what marks the directory as a run
