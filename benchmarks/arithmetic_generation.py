@@ -40,12 +40,12 @@ def measure_generation(stage: int, equations: int, tokenizer) -> dict:
 def measure_stream(workers: int, rows: int, seq_len: int = 512, batch_size: int = 64) -> dict:
     """Streamed batches of all six stages mixed, as `atomlm train` reads them with `data.stream`."""
     from atomlm.data.curriculum import parse_curriculum
-    from atomlm.data.stream import ArithmeticStream, StreamedBatchLoader
+    from atomlm.data.stream import CurriculumStream, StreamedBatchLoader
 
     stages = {"weight": 1, "stage": [1, 2, 3, 4, 5, 6]}
     curriculum = parse_curriculum({"name": "all-stages", "phases": [
         {"name": "all", "tokens": 1 << 40, "sources": {"synthetic-arithmetic": stages}}]})
-    stream = ArithmeticStream(curriculum, seq_len=seq_len)
+    stream = CurriculumStream(curriculum, seq_len=seq_len)
     started = time.perf_counter()
     batches = iter(StreamedBatchLoader(stream, batch_size, workers=workers))
     first = next(batches)["attention_mask"]

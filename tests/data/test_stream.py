@@ -1,5 +1,5 @@
-"""The streamed Synthetic-Arithmetic rows: correct equations, deterministic whatever the worker
-count, exact restarts, the loader's distributed semantics, phase boundaries, refusals."""
+"""The streamed rows: correct equations, deterministic whatever the worker count, exact restarts,
+the loader's distributed semantics, phase boundaries, phases mixing sources, refusals."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from atomlm.data.curriculum import parse_curriculum
 from atomlm.data.expressions import BinaryOperation, integer_value, parse
 from atomlm.data.sources import is_validation_document
-from atomlm.data.stream import ArithmeticStream, StreamedBatchLoader, StreamError
+from atomlm.data.stream import CurriculumStream, StreamedBatchLoader, StreamError, block_source_rows
 
 SEQ_LEN, BLOCK_ROWS = 64, 8
 # Stage 1 is one operator on non-negative numbers; stage 5 is two to four operators.
@@ -27,7 +27,7 @@ CURRICULUM = {
 
 @pytest.fixture(scope="module")
 def stream():
-    return ArithmeticStream(parse_curriculum(CURRICULUM), seq_len=SEQ_LEN, block_rows=BLOCK_ROWS)
+    return CurriculumStream(parse_curriculum(CURRICULUM), seq_len=SEQ_LEN, block_rows=BLOCK_ROWS)
 
 
 def _input_ids(loader, batches: int) -> list[torch.Tensor]:
@@ -94,11 +94,11 @@ def test_validation_rows_are_held_out_equations(stream, tokenizer):
 
 
 def test_stream_is_deterministic(stream):
-    again = ArithmeticStream(parse_curriculum(CURRICULUM), seq_len=SEQ_LEN, block_rows=BLOCK_ROWS)
+    again = CurriculumStream(parse_curriculum(CURRICULUM), seq_len=SEQ_LEN, block_rows=BLOCK_ROWS)
     first, second = _input_ids(StreamedBatchLoader(stream, 3), 16), _input_ids(StreamedBatchLoader(again, 3), 16)
     assert all(torch.equal(a, b) for a, b in zip(first, second))
     assert again.fingerprint() == stream.fingerprint()
-    reseeded = ArithmeticStream(parse_curriculum(CURRICULUM), seq_len=SEQ_LEN, block_rows=BLOCK_ROWS, seed=1)
+    reseeded = CurriculumStream(parse_curriculum(CURRICULUM), seq_len=SEQ_LEN, block_rows=BLOCK_ROWS, seed=1)
     assert not torch.equal(_input_ids(StreamedBatchLoader(reseeded, 3), 1)[0], first[0])
     assert reseeded.fingerprint() != stream.fingerprint()
 
@@ -133,8 +133,63 @@ def test_two_ranks_together_see_the_rows_of_one_process(stream):
     assert rank0.state_dict() == rank1.state_dict() == {"next_row": 32}
 
 
-def test_curricula_with_other_sources_are_refused_by_name():
-    with pytest.raises(StreamError, match=r"phase 1 \('easy'\) of curriculum 'smoke' reads kjv, mathematics; "
-                                          r"streaming generates phases made only of synthetic-arithmetic.*"
-                                          r"data.stream=false"):
-        ArithmeticStream("smoke", seq_len=SEQ_LEN)
+# A quarter of each block is KJV text, the rest stage-1 equations.
+MIXED = {
+    "name": "mixed",
+    "phases": [{"name": "mix", "tokens": 6 * BLOCK_ROWS * SEQ_LEN,
+                "sources": {"kjv": {"weight": 1}, "synthetic-arithmetic": {"weight": 3, "stage": 1}}}],
+}
+
+
+def _is_equation_row(tokenizer, row) -> bool:
+    """Whole equations only (a KJV row is a chapter, or a piece of one, without " = ")."""
+    text = tokenizer.decode(row).replace("<|pad|>", "")
+    return text.endswith("<|endoftext|>") and all(" = " in piece for piece in text.split("<|endoftext|>")[:-1])
+
+
+def test_a_mixed_phase_gives_each_source_its_share_of_every_block(tokenizer):
+    stream = CurriculumStream(parse_curriculum(MIXED), seq_len=SEQ_LEN, block_rows=BLOCK_ROWS)
+    loader = StreamedBatchLoader(stream, BLOCK_ROWS)
+    positions_of_text = set()
+    for number in range(stream.num_rows // BLOCK_ROWS):
+        rows = loader.rows(np.arange(number * BLOCK_ROWS, (number + 1) * BLOCK_ROWS))
+        kinds = [_is_equation_row(tokenizer, row) for row in rows]
+        assert kinds.count(False) == BLOCK_ROWS // 4, f"block {number}: {kinds}"  # 2 KJV rows of 8
+        for row, is_equation in zip(rows, kinds):
+            text = tokenizer.decode(row)
+            if is_equation:
+                for equation in _equations(tokenizer, row):
+                    expression, _, result = equation.partition(" = ")
+                    assert integer_value(parse(expression)) == int(result), equation
+            else:
+                assert sum(character.isalpha() for character in text) > len(text) / 2, text  # English
+        positions_of_text.update(position for position, kind in enumerate(kinds) if not kind)
+    assert len(positions_of_text) > 2  # the rows of a block are shuffled, not text first
+    in_process = _input_ids(StreamedBatchLoader(stream, 3, start_row=5), 10)
+    with_workers = _input_ids(StreamedBatchLoader(stream, 3, start_row=5, workers=2), 10)
+    assert all(torch.equal(a, b) for a, b in zip(in_process, with_workers))
+    validation = StreamedBatchLoader(stream, 8, split="val", loop=False).rows(np.arange(8))
+    assert sum(not _is_equation_row(tokenizer, row) for row in validation) == 2
+
+
+def test_block_source_rows_are_the_shares_whole_parts_and_the_rest_by_seed():
+    shares = [0.05, 0.3, 0.65]
+    counts = [block_source_rows(shares, 64, seed) for seed in range(2000)]
+    assert all(sum(count) == 64 for count in counts)
+    for index, share in enumerate(shares):  # 3.2, 19.2, 41.6 rows: floor or ceil, exact on average
+        assert {count[index] for count in counts} == {int(share * 64), int(share * 64) + 1}
+        assert np.mean([count[index] for count in counts]) == pytest.approx(share * 64, abs=0.05)
+    assert block_source_rows(shares, 64, 7) == block_source_rows(shares, 64, 7)
+    assert block_source_rows([0.5, 0.5], 8, 0) == [4, 4]
+
+
+def test_curricula_with_sources_read_in_order_are_refused_by_name(tmp_path):
+    with pytest.raises(StreamError, match=r"phase 1 \('general-web'\) of curriculum 'atom2.7m' reads ultra-fineweb "
+                                          r"from hub dataset .*streaming makes rows of arithmetic, mathematics, kjv "
+                                          r"sources. Set data.stream=false to build shards"):
+        CurriculumStream("atom2.7m", seq_len=SEQ_LEN)
+    (tmp_path / "notes.txt").write_text("1 + 1 = 2\n")
+    local = {"name": "local", "sources": {"notes": {"path": str(tmp_path / "notes.txt")}},
+             "phases": [{"name": "only", "tokens": 100, "sources": {"notes": {"weight": 1}}}]}
+    with pytest.raises(StreamError, match=r"reads notes from local files \(.*notes.txt\)"):
+        CurriculumStream(parse_curriculum(local), seq_len=SEQ_LEN)

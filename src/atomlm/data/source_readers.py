@@ -13,6 +13,7 @@ streams are dealt round-robin.
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import os
@@ -99,9 +100,7 @@ def check_kjv_available(spec: SourceSpec) -> None:
 def kjv_documents(spec: SourceSpec, request: DocumentRequest) -> Iterator[str]:
     """King James Bible chapters, in a fresh seeded order per epoch (so phases, seeded
     differently, read different chapters), dealt round-robin to shards."""
-    from atomlm.offline_text import kjv_chapters
-
-    chapters = list(kjv_chapters())
+    chapters = _kjv_chapters()
     epochs = iter(range(1 << 62))
 
     def shuffled_chapters():
@@ -110,6 +109,14 @@ def kjv_documents(spec: SourceSpec, request: DocumentRequest) -> Iterator[str]:
         return order
 
     yield from _round_robin_epochs(shuffled_chapters, spec.name, request)
+
+
+@functools.lru_cache(maxsize=1)
+def _kjv_chapters() -> tuple[str, ...]:
+    """Every KJV chapter, read once per process (a streamed run reads them for every block)."""
+    from atomlm.offline_text import kjv_chapters
+
+    return tuple(kjv_chapters())
 
 
 def _round_robin_epochs(make_documents: Callable[[], Iterable[str]], name: str,

@@ -1,20 +1,26 @@
-"""Synthetic-Arithmetic rows generated while training runs, so a run starts without a shard build.
+"""Training rows generated while training runs, so a run starts without a shard build (`data.stream`).
 
-For curricula whose every phase is Synthetic-Arithmetic only (`data.stream`). A streamed row is a
-shard row in kind: equations read from the `synthetic-arithmetic` source (`iter_documents`),
-tokenized and packed by the shard builder's own `encoded_documents` and `RowPacker`, so each
-equation ends with `<|endoftext|>` and a row is padded with `<|pad|>`. What differs is that rows
-are made on demand, in blocks of `block_rows`:
+For curricula made of sources that are generated or installed with the package: Synthetic-Arithmetic,
+mathematics-dataset problems and the KJV (`STREAMABLE_KINDS`; not local files or hub datasets). A
+streamed row is a shard row in kind: documents read from the source (`iter_documents`), tokenized
+and packed by the shard builder's own `encoded_documents` and `RowPacker`, so each document ends
+with `<|endoftext|>` and a row is padded with `<|pad|>`. What differs is that rows are made on
+demand, in blocks of `block_rows`:
 
 - A phase of `tokens` has `ceil(tokens / seq_len)` rows, rounded up to whole blocks; phases follow
   each other in curriculum order, so every row of a phase comes from that phase's stages.
 - Block b is a pure function of (tokenizer, seq_len, seed, split, phase, b): the first
-  `block_rows` rows that `RowPacker` closes when fed the block's own seeded equations (the
-  equations left in still-open rows are dropped, so rows stay as full as the shards' rows). The
-  stream is therefore the same for any number of worker processes and world size, and restarts
-  exactly at any row.
-- Training rows never hold an equation of the held-out 1% hash pool; validation rows are made of
-  it only (`in_split`), `VALIDATION_ROWS` per phase in one seeded permutation, like the shards'.
+  `block_rows` rows that `RowPacker` closes when fed the block's own seeded documents (those left
+  in still-open rows are dropped, so rows stay as full as the shards' rows). The stream is
+  therefore the same for any number of worker processes and world size, and restarts exactly at
+  any row.
+- A phase of several sources gives each source its weight's share of every block's rows
+  (`block_source_rows`: the whole part of the share, the fractional rows drawn by seed, so a
+  phase's shares are exact on average), each source packed on its own as in its shard, and the
+  block's rows shuffled by seed. A phase of one source is made as before sources mixed.
+- Training rows never hold a document of a source's held-out 1% hash pool; validation rows are
+  made of it only (`in_split`; mathematics problems come from a seed stream of their own),
+  `VALIDATION_ROWS` per phase in one seeded permutation, like the shards'.
 """
 
 from __future__ import annotations
@@ -24,12 +30,13 @@ import collections
 import hashlib
 import json
 import math
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from atomlm.data.curriculum import ARITHMETIC_SOURCE, Curriculum, load_curriculum
+from atomlm.data.curriculum import ARITHMETIC_SOURCE, Curriculum, Phase, load_curriculum
 from atomlm.data.loader import RowBatchLoader
 from atomlm.data.shards import (
     DEFAULT_VAL_ROWS,
@@ -40,12 +47,15 @@ from atomlm.data.shards import (
     tokenizer_fingerprint,
     worker_pool,
 )
-from atomlm.data.source_readers import iter_documents
-from atomlm.data.sources import SourceSpec, in_split, stream_seed
+from atomlm.data.source_readers import check_source_available, iter_documents
+from atomlm.data.sources import SourceError, SourceSpec, in_split, stream_seed
 from atomlm.errors import UserError
 
-# Changes whenever the same settings would give other rows; part of `ArithmeticStream.fingerprint`.
+# Changes whenever the same settings would give other rows; part of `CurriculumStream.fingerprint`.
 STREAM_FORMAT_VERSION = 1
+# Source kinds whose documents a block can make on its own: generated, or shuffled by seed from an
+# installed package. Local files and hub datasets are read in order, so they are built into shards.
+STREAMABLE_KINDS = ("arithmetic", "mathematics", "kjv")
 BLOCK_ROWS = 64
 VALIDATION_ROWS = DEFAULT_VAL_ROWS
 # Blocks each worker process has queued ahead of the block being read.
@@ -62,7 +72,8 @@ class StreamPhase:
 
     index: int  # 1-based, as in shard names
     name: str
-    stages: tuple[int, ...]
+    sources: tuple[tuple[str, float], ...]  # (source name, share of the rows), in curriculum order
+    stages: tuple[int, ...]  # of its Synthetic-Arithmetic, if any
     first_row: int
     rows: int
 
@@ -71,10 +82,13 @@ class StreamPhase:
 class StreamSpec:
     """What every block of one stream shares. Sent to each worker process, so it pickles."""
 
-    source: SourceSpec
+    sources: tuple[SourceSpec, ...]  # every source the curriculum reads
     tokenizer_dir: Path
     seq_len: int
     seed: int
+
+    def source(self, name: str) -> SourceSpec:
+        return next(spec for spec in self.sources if spec.name == name)
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,7 @@ class Block:
 
     split: str
     phase_index: int
+    sources: tuple[tuple[str, float], ...]  # the phase's (source name, share of the rows)
     stages: tuple[int, ...]
     index: int
     rows: int
@@ -90,42 +105,84 @@ class Block:
 
 def generate_block(spec: StreamSpec, block: Block) -> np.ndarray:
     """The block's rows, `(block.rows, seq_len)` uint16: a pure function of its arguments."""
+    seed = stream_seed(spec.seed, "stream", block.split, block.phase_index, block.index)
+    if len(block.sources) == 1:
+        return _packed_rows(spec, spec.source(block.sources[0][0]), seed, block, block.rows)
+    counts = block_source_rows([share for _, share in block.sources], block.rows, seed)
+    parts = [_packed_rows(spec, spec.source(name), stream_seed(seed, name), block, count)
+             for (name, _), count in zip(block.sources, counts) if count]
+    rows = np.concatenate(parts)
+    return rows[np.random.default_rng(stream_seed(seed, "order")).permutation(rows.shape[0])]
+
+
+def _packed_rows(spec: StreamSpec, source: SourceSpec, seed: int, block: Block, rows: int) -> np.ndarray:
+    """The first `rows` rows that `RowPacker` closes from `source`'s documents of `block.split`."""
     tokenizer = packing_tokenizer(spec.tokenizer_dir)
     end_id, pad_id = special_token_ids(tokenizer)
-    seed = stream_seed(spec.seed, "stream", block.split, block.phase_index, block.index)
-    documents = iter_documents(spec.source, seed=seed, stages=block.stages)
-    texts = (text for text in documents if in_split(spec.source, text, block.split))
+    documents = iter_documents(source, seed=seed, stages=block.stages)
+    texts = (text for text in documents if in_split(source, text, block.split))
     packer = RowPacker(spec.seq_len, pad_id)
     for ids in encoded_documents(texts, tokenizer, end_id):
         packer.add(ids)
-        if len(packer.closed) >= block.rows:
+        if len(packer.closed) >= rows:
             break
-    return np.asarray(packer.closed[: block.rows], dtype=np.uint16)
+    return np.asarray(packer.closed[:rows], dtype=np.uint16)
 
 
-def arithmetic_source(curriculum: Curriculum) -> SourceSpec:
-    """The curriculum's Synthetic-Arithmetic source; `StreamError` unless it is every phase's only source."""
+def block_source_rows(shares: list[float], rows: int, seed: int) -> list[int]:
+    """How many of a block's `rows` each source makes: the whole part of `share * rows`, and the
+    rows left over drawn one at a time, by seed, with the fractional parts as weights (each
+    source's count is `share * rows` on average). `shares` sum to 1."""
+    exact = [share * rows for share in shares]
+    counts = [math.floor(value) for value in exact]
+    remainders = [value - count for value, count in zip(exact, counts)]
+    generator = random.Random(seed)
+    for _ in range(rows - sum(counts)):
+        weights = remainders if sum(remainders) > 0 else shares  # all zero only by float rounding
+        chosen = generator.choices(range(len(shares)), weights=weights)[0]
+        counts[chosen] += 1
+        remainders[chosen] = 0.0
+    return counts
+
+
+def streamed_sources(curriculum: Curriculum) -> tuple[SourceSpec, ...]:
+    """The specs of every source the curriculum reads; `StreamError` for one a block cannot make
+    on its own (`STREAMABLE_KINDS`) or whose package is missing."""
+    specs = {}
     for number, phase in enumerate(curriculum.phases, start=1):
-        others = [source.name for source in phase.sources if source.name != ARITHMETIC_SOURCE]
-        if others:
-            raise StreamError(
-                f"data.stream: phase {number} ({phase.name!r}) of curriculum {curriculum.name!r} reads "
-                f"{', '.join(others)}; streaming generates phases made only of {ARITHMETIC_SOURCE} "
-                "(mixing in built shards of other sources is not supported). Set data.stream=false to "
-                "build shards, or use a curriculum whose phases are Synthetic-Arithmetic only"
-            )
-    spec = curriculum.source_spec(ARITHMETIC_SOURCE)
-    if spec.kind != "arithmetic":
-        raise StreamError(
-            f"data.stream: curriculum {curriculum.name!r} reads {ARITHMETIC_SOURCE} from {spec.kind} files "
-            f"({spec.path}); only the generated source streams. Set data.stream=false to build shards"
-        )
-    return spec
+        for source in phase.sources:
+            spec = curriculum.source_spec(source.name)
+            if spec.kind not in STREAMABLE_KINDS:
+                where = spec.dataset_id if spec.kind == "hub" else spec.path
+                raise StreamError(
+                    f"data.stream: phase {number} ({phase.name!r}) of curriculum {curriculum.name!r} reads "
+                    f"{source.name} from {spec.kind} {'dataset' if spec.kind == 'hub' else 'files'} ({where}), "
+                    f"which are read in order, not made by seed; streaming makes rows of "
+                    f"{', '.join(STREAMABLE_KINDS)} sources. Set data.stream=false to build shards"
+                )
+            specs[source.name] = spec
+    for spec in specs.values():
+        try:
+            check_source_available(spec)
+        except SourceError as error:
+            raise StreamError(f"data.stream: {error}") from error
+    return tuple(specs.values())
 
 
-class ArithmeticStream:
-    """The rows of a Synthetic-Arithmetic-only curriculum for one (tokenizer, seq_len, seed), made
-    on demand: `block(number)` says which block holds global rows [number * block_rows, ...)."""
+def phase_shares(phase: Phase) -> tuple[tuple[str, float], ...]:
+    """(source name, weight / the phase's total weight) of each source of `phase`."""
+    total = sum(source.weight for source in phase.sources)
+    return tuple((source.name, source.weight / total) for source in phase.sources)
+
+
+def phase_stages(phase: Phase) -> tuple[int, ...]:
+    """The stages of the phase's Synthetic-Arithmetic (empty without it)."""
+    return next((source.stages for source in phase.sources if source.name == ARITHMETIC_SOURCE), ())
+
+
+class CurriculumStream:
+    """The rows of a curriculum of `STREAMABLE_KINDS` sources for one (tokenizer, seq_len, seed),
+    made on demand: `block(number)` says which block holds global rows [number * block_rows, ...)."""
 
     def __init__(self, curriculum: Curriculum | str | Path, *, tokenizer_dir: str | Path | None = None,
                  seq_len: int = 512, seed: int = 0, block_rows: int = BLOCK_ROWS):
@@ -138,7 +195,7 @@ class ArithmeticStream:
 
             tokenizer_dir = default_tokenizer_dir()
         self.curriculum = curriculum
-        self.spec = StreamSpec(arithmetic_source(curriculum), Path(tokenizer_dir).resolve(), seq_len, seed)
+        self.spec = StreamSpec(streamed_sources(curriculum), Path(tokenizer_dir).resolve(), seq_len, seed)
         self.block_rows = block_rows
         tokenizer = packing_tokenizer(self.spec.tokenizer_dir)
         if len(tokenizer) > 65536:
@@ -148,7 +205,7 @@ class ArithmeticStream:
         first_row = 0
         for index, phase in enumerate(curriculum.phases, start=1):
             rows = math.ceil(math.ceil(phase.tokens / seq_len) / block_rows) * block_rows
-            self.phases.append(StreamPhase(index, phase.name, phase.sources[0].stages, first_row, rows))
+            self.phases.append(StreamPhase(index, phase.name, phase_shares(phase), phase_stages(phase), first_row, rows))
             first_row += rows
         self.num_rows = first_row
         self._phase_starts = [phase.first_row for phase in self.phases]
@@ -164,8 +221,8 @@ class ArithmeticStream:
         if not 0 <= first_row < self.num_rows:
             raise IndexError(f"block {number} is outside the stream's {self.num_rows} rows")
         phase = self.phases[bisect.bisect_right(self._phase_starts, first_row) - 1]
-        return Block("train", phase.index, phase.stages, (first_row - phase.first_row) // self.block_rows,
-                     self.block_rows)
+        return Block("train", phase.index, phase.sources, phase.stages,
+                     (first_row - phase.first_row) // self.block_rows, self.block_rows)
 
     def phase_boundaries(self) -> list[tuple[str, int, int]]:
         """(phase name, first global row, end row) of each phase."""
@@ -174,7 +231,8 @@ class ArithmeticStream:
     def validation_rows(self) -> np.ndarray:
         """`VALIDATION_ROWS` held-out rows per phase in one seeded permutation (made once)."""
         if self._validation is None:
-            blocks = [generate_block(self.spec, Block("val", phase.index, phase.stages, 0, VALIDATION_ROWS))
+            blocks = [generate_block(self.spec, Block("val", phase.index, phase.sources, phase.stages, 0,
+                                                      VALIDATION_ROWS))
                       for phase in self.phases]
             rows = np.concatenate(blocks)
             self._validation = rows[np.random.default_rng([self.spec.seed, 0]).permutation(rows.shape[0])]
@@ -198,14 +256,14 @@ class ArithmeticStream:
 
 
 class StreamedBatchLoader(RowBatchLoader):
-    """`TokenBatchLoader`'s batches and semantics (`RowBatchLoader`) over an `ArithmeticStream`.
+    """`TokenBatchLoader`'s batches and semantics (`RowBatchLoader`) over a `CurriculumStream`.
 
     `workers` > 0 spawns that many processes when iteration starts; they make the blocks this
     rank will read, in order, a few ahead (`worker_pool`: they ignore SIGINT and exit with this
     process). `workers=0` makes them in this process. The rows are the same either way.
     """
 
-    def __init__(self, stream: ArithmeticStream, batch_size: int, *, split: str = "train", rank: int = 0,
+    def __init__(self, stream: CurriculumStream, batch_size: int, *, split: str = "train", rank: int = 0,
                  world_size: int = 1, start_row: int = 0, loop: bool = True, workers: int = 0,
                  with_features: bool = False, model_config=None, loss_on: str = "all"):
         if split not in ("train", "val"):
@@ -226,7 +284,7 @@ class StreamedBatchLoader(RowBatchLoader):
         return self.stream.phase_boundaries()
 
     def describe(self) -> str:
-        return f"the Synthetic-Arithmetic stream of curriculum {self.stream.curriculum.name!r}"
+        return f"the stream of curriculum {self.stream.curriculum.name!r}"
 
     def rows(self, global_rows: np.ndarray) -> np.ndarray:
         positions = np.asarray(global_rows, dtype=np.int64) % self.num_rows
@@ -275,7 +333,7 @@ class StreamedBatchLoader(RowBatchLoader):
 class _BlockPrefetcher:
     """Blocks made by worker processes in the order an iteration will read them, a few ahead."""
 
-    def __init__(self, stream: ArithmeticStream, order, workers: int):
+    def __init__(self, stream: CurriculumStream, order, workers: int):
         self._stream, self._order = stream, order
         self._pool = worker_pool(workers)
         self._pending: collections.deque = collections.deque()

@@ -73,7 +73,7 @@ class DataSettings:
     curriculum+tokenizer+seq_len live in a sub-directory keyed by their hash.
 
     `stream`: generate the rows while training runs instead of building shards first
-    (`atomlm.data.stream`; curricula whose phases are Synthetic-Arithmetic only), in
+    (`atomlm.data.stream`; curricula of Synthetic-Arithmetic, mathematics and KJV sources), in
     `stream_workers` processes per rank (0: in the training process). The rows do not depend on
     `stream_workers`, so it may change on --resume.
 

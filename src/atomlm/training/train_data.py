@@ -1,8 +1,10 @@
 """The rows a run trains and validates on: built token shards (`shard_cache`), or with
-`data.stream` Synthetic-Arithmetic rows generated while training runs (`atomlm.data.stream`).
+`data.stream` rows generated while training runs (`atomlm.data.stream`: Synthetic-Arithmetic,
+mathematics problems and KJV text).
 
 A streamed run validates on the stream's held-out rows (`VALIDATION_ROWS` per phase, made of
-equations of the held-out hash pool, which training rows never contain), so it builds nothing.
+documents of the held-out hash pool, which training rows never contain, and of mathematics
+problems of their own seed stream), so it builds nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from atomlm.training.config import DataSettings
 from atomlm.training.shard_cache import describe_curriculum, prepare_shards, tokenizer_directory
 
 if TYPE_CHECKING:
-    from atomlm.data.stream import ArithmeticStream
+    from atomlm.data.stream import CurriculumStream
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class TrainingData:
     curriculum_description: object
     fingerprint: str  # changes whenever the rows would; --resume compares it with the checkpoint's
     shard_dir: Path | None = None
-    stream: ArithmeticStream | None = None
+    stream: CurriculumStream | None = None
     stream_workers: int = 0
 
     def describe(self) -> str:
@@ -67,10 +69,10 @@ def prepare_training_data(settings: DataSettings, is_main: bool, barrier, log, *
         return TrainingData(description, shard_fingerprint(shard_dir), shard_dir=shard_dir)
 
     from atomlm.data.curriculum import load_curriculum
-    from atomlm.data.stream import ArithmeticStream
+    from atomlm.data.stream import CurriculumStream
 
     curriculum = load_curriculum(settings.curriculum)
-    stream = ArithmeticStream(curriculum, tokenizer_dir=tokenizer_directory(settings), seq_len=settings.seq_len,
+    stream = CurriculumStream(curriculum, tokenizer_dir=tokenizer_directory(settings), seq_len=settings.seq_len,
                               seed=settings.seed)
     data = TrainingData(describe_curriculum(curriculum), stream.fingerprint(), stream=stream,
                         stream_workers=settings.stream_workers)
