@@ -39,9 +39,10 @@ def test_lock_pins_no_local_build_label():
     assert not labelled, f"local build labels in requirements/lock.txt: {labelled}"
 
 
-# A call of the GPU machine sends the working tree, at most 64 MiB, and a GPU run that resumes
-# across calls carries its checkpoint (about 25 MB) beside it: the tracked files keep room for it.
-TRACKED_FILES_LIMIT_MIB = 36
+# A call of the GPU machine sends the working tree, at most 64 MiB with what it carries (the
+# wheels of scripts/gpu_job.sh, 1.8 MiB). A run's committed state (long_runs/<run>: a checkpoint
+# of about 24 MiB) fits beside the rest; two do not, nor do the weights of finished runs.
+TRACKED_FILES_LIMIT_MIB = 56
 
 
 def test_the_tracked_files_leave_room_for_a_gpu_runs_checkpoint():
@@ -59,4 +60,5 @@ def test_the_tracked_files_leave_room_for_a_gpu_runs_checkpoint():
     assert total_mib <= TRACKED_FILES_LIMIT_MIB, (
         f"tracked files: {total_mib:.1f} MiB, over {TRACKED_FILES_LIMIT_MIB} MiB; largest: "
         + ", ".join(f"{path.relative_to(REPO)} ({sizes[path] / 2**20:.1f} MiB)" for path in largest)
-        + ". Keep finished runs' weights and checkpoints in git history only (long_runs/README.md)")
+        + ". Keep finished runs' weights and checkpoints in git history only, and one run's state in the tree at a "
+          "time (long_runs/README.md)")

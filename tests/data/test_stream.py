@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from atomlm.data.curriculum import parse_curriculum
+from atomlm.data.curriculum import load_curriculum, parse_curriculum, shipped_curricula
 from atomlm.data.expressions import BinaryOperation, integer_value, parse
 from atomlm.data.sources import is_validation_document
 from atomlm.data.stream import CurriculumStream, StreamedBatchLoader, StreamError, block_source_rows
@@ -193,3 +193,11 @@ def test_curricula_with_sources_read_in_order_are_refused_by_name(tmp_path):
              "phases": [{"name": "only", "tokens": 100, "sources": {"notes": {"weight": 1}}}]}
     with pytest.raises(StreamError, match=r"reads notes from local files \(.*notes.txt\)"):
         CurriculumStream(parse_curriculum(local), seq_len=SEQ_LEN)
+
+
+@pytest.mark.parametrize("name", [name for name in shipped_curricula() if name != "atom2.7m"])
+def test_every_offline_curriculum_streams(name):
+    """The curricula of generated and packaged sources (the `gpu-offline` preset streams `gpu-2b`)."""
+    stream = CurriculumStream(name, seq_len=SEQ_LEN)
+    assert stream.num_rows * SEQ_LEN >= load_curriculum(name).total_tokens
+    assert [phase.name for phase in stream.phases] == [phase.name for phase in load_curriculum(name).phases]

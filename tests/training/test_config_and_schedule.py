@@ -16,7 +16,8 @@ from atomlm.training.schedule import lr_multiplier
 
 
 def test_presets_load_and_round_trip():
-    assert {"smoke", "cpu", "cpu-2h", "cpu-6h", "cpu-6h-extend", "cpu-6h-answers", "cpu-extend", "atom2.7m", "gpu"} == set(list_presets())
+    assert {"smoke", "cpu", "cpu-2h", "cpu-6h", "cpu-6h-extend", "cpu-6h-answers", "cpu-extend", "atom2.7m", "gpu",
+            "gpu-offline"} == set(list_presets())
     for name in list_presets():
         config = load_config(name)
         assert config_from_dict(json.loads(json.dumps(config.to_dict()))) == config
@@ -157,7 +158,8 @@ def _learning_rates(settings, make_scheduler, resume_at: int | None = None) -> l
     return rates
 
 
-@pytest.mark.parametrize("preset", ["smoke", "cpu", "cpu-2h", "cpu-6h", "cpu-6h-extend", "cpu-extend", "atom2.7m", "gpu"])
+@pytest.mark.parametrize("preset", ["smoke", "cpu", "cpu-2h", "cpu-6h", "cpu-6h-extend", "cpu-extend", "atom2.7m", "gpu",
+                                    "gpu-offline"])
 def test_each_presets_schedule_step_by_step_resumes_exactly_and_differs_from_transformers(preset):
     from transformers import get_cosine_with_min_lr_schedule_with_warmup, get_wsd_schedule
 

@@ -329,11 +329,15 @@ def special_token_ids(tokenizer) -> tuple[int, int]:
     return end_id, pad_id
 
 
-def encoded_documents(texts: Iterator[str], tokenizer, end_id: int) -> Iterator[list[int]]:
-    """The token ids of each text followed by `<|endoftext|>`, tokenized `ENCODE_BATCH` texts at a
-    time (the texts are read lazily, a batch ahead)."""
+def encoded_documents(texts: Iterator[str], tokenizer, end_id: int, first_batch: int = ENCODE_BATCH) -> Iterator[list[int]]:
+    """The token ids of each text followed by `<|endoftext|>`, tokenized `first_batch` texts at a
+    time, doubling up to `ENCODE_BATCH` (the texts are read lazily, a batch ahead: a caller that
+    needs only a few documents passes a small `first_batch`, so it neither makes nor tokenizes
+    hundreds it drops)."""
+    batch_size = first_batch
     while True:
-        batch = list(itertools.islice(texts, ENCODE_BATCH))
+        batch = list(itertools.islice(texts, batch_size))
+        batch_size = min(2 * batch_size, ENCODE_BATCH)
         if not batch:
             return
         for ids in tokenizer(batch, add_special_tokens=False)["input_ids"]:

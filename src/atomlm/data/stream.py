@@ -58,6 +58,9 @@ STREAM_FORMAT_VERSION = 1
 STREAMABLE_KINDS = ("arithmetic", "mathematics", "kjv")
 BLOCK_ROWS = 64
 VALIDATION_ROWS = DEFAULT_VAL_ROWS
+# Documents tokenized at a time at first, doubling from there: a source with a small share of a
+# block (a KJV chapter or two) would otherwise make and tokenize hundreds of documents it drops.
+STREAM_ENCODE_BATCH = 4
 # Blocks each worker process has queued ahead of the block being read.
 BLOCKS_AHEAD_PER_WORKER = 2
 
@@ -122,7 +125,7 @@ def _packed_rows(spec: StreamSpec, source: SourceSpec, seed: int, block: Block, 
     documents = iter_documents(source, seed=seed, stages=block.stages)
     texts = (text for text in documents if in_split(source, text, block.split))
     packer = RowPacker(spec.seq_len, pad_id)
-    for ids in encoded_documents(texts, tokenizer, end_id):
+    for ids in encoded_documents(texts, tokenizer, end_id, first_batch=STREAM_ENCODE_BATCH):
         packer.add(ids)
         if len(packer.closed) >= rows:
             break
