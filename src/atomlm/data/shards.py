@@ -329,7 +329,8 @@ def special_token_ids(tokenizer) -> tuple[int, int]:
     return end_id, pad_id
 
 
-def encoded_documents(texts: Iterator[str], tokenizer, end_id: int, first_batch: int = ENCODE_BATCH) -> Iterator[list[int]]:
+def encoded_documents(texts: Iterator[str], tokenizer, end_id: int,
+                      first_batch: int = ENCODE_BATCH) -> Iterator[list[int]]:
     """The token ids of each text followed by `<|endoftext|>`, tokenized `first_batch` texts at a
     time, doubling up to `ENCODE_BATCH` (the texts are read lazily, a batch ahead: a caller that
     needs only a few documents passes a small `first_batch`, so it neither makes nor tokenizes

@@ -208,7 +208,8 @@ class CurriculumStream:
         first_row = 0
         for index, phase in enumerate(curriculum.phases, start=1):
             rows = math.ceil(math.ceil(phase.tokens / seq_len) / block_rows) * block_rows
-            self.phases.append(StreamPhase(index, phase.name, phase_shares(phase), phase_stages(phase), first_row, rows))
+            self.phases.append(
+                StreamPhase(index, phase.name, phase_shares(phase), phase_stages(phase), first_row, rows))
             first_row += rows
         self.num_rows = first_row
         self._phase_starts = [phase.first_row for phase in self.phases]
