@@ -89,10 +89,10 @@ def test_streaming_refuses_bad_settings_before_training(streamed_run, tmp_path, 
     assert result.returncode == 2 and not (tmp_path / "run").exists()
     assert result.stderr == ("atomlm train: error: --set: data.stream_workers must be >= 0 (0 generates "
                              "streamed rows in the training process), got -1\n")
-    mixed = _train_args(streamed_run, tmp_path / "mixed", workers=1) + ["--set", "data.curriculum=smoke"]
-    result = atomlm(mixed)
+    hub = _train_args(streamed_run, tmp_path / "hub", workers=1) + ["--set", "data.curriculum=atom2.7m"]
+    result = atomlm(hub)
     assert result.returncode == 2, result.stderr[-3000:]
     assert result.stderr.splitlines()[-1].startswith(
-        "atomlm train: error: data.stream: phase 1 ('easy') of curriculum 'smoke' reads kjv, mathematics; "
-        "streaming generates phases made only of synthetic-arithmetic"
+        "atomlm train: error: data.stream: phase 1 ('general-web') of curriculum 'atom2.7m' reads ultra-fineweb "
+        "from hub dataset"
     )
