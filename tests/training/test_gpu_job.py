@@ -36,7 +36,7 @@ def test_jobs_resume_each_other_through_the_kept_state_alone(tmp_path, atomlm, m
         result = gpu_job("train", minutes, out=out)
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
         assert ("restored" in result.stdout) == (job > 0)
-        assert len(list(out.glob("checkpoint.tar.part-*"))) >= 1 and (out / "metrics.jsonl").is_file()
+        assert (out / "checkpoint" / "meta.json").is_file() and (out / "metrics.jsonl").is_file()
         kept = gpu_job("keep", str(out))
         assert kept.returncode == 0, kept.stderr
         shutil.rmtree(run)  # the machine goes back: only the kept state survives
@@ -49,6 +49,6 @@ def test_jobs_resume_each_other_through_the_kept_state_alone(tmp_path, atomlm, m
 
 def test_bad_arguments_exit_2_with_the_usage(tmp_path):
     for arguments, message in [([], "usage: scripts/gpu_job.sh"), (["train"], "train needs the minutes"),
-                               (["keep", str(tmp_path)], "holds no checkpoint.tar.part-* files")]:
+                               (["keep", str(tmp_path)], "holds no checkpoint/meta.json")]:
         result = subprocess.run(["bash", str(SCRIPT), *arguments], cwd=REPO, capture_output=True, text=True)
         assert result.returncode == 2 and message in result.stderr, result.stderr
