@@ -65,8 +65,10 @@ class Study:
 
 
 def load_study(name_or_path: str) -> Study:
-    """A study file: a title, the base tokenizer, and variants (name, description, optional
-    `tokenizer` fields that differ from the base, `settings` overrides, `all_seeds`)."""
+    """A study file: a title, the base tokenizer, optional `settings` every variant starts from
+    (e.g. a fixed precision, so rows from machines with and without native bf16 compare), and
+    variants (name, description, optional `tokenizer` fields that differ from the base, `settings`
+    overrides, `all_seeds`)."""
     path = Path(name_or_path) if name_or_path.endswith(".json") else STUDIES / f"{name_or_path}.json"
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in STUDIES.glob("*.json")))
@@ -74,7 +76,8 @@ def load_study(name_or_path: str) -> Study:
     data = json.loads(path.read_text())
     base = data.get("tokenizer", {})
     variants = tuple(
-        Variant(v["name"], v["description"], settings=tuple(v.get("settings", ())), all_seeds=v.get("all_seeds", False),
+        Variant(v["name"], v["description"], settings=(*data.get("settings", ()), *v.get("settings", ())),
+                all_seeds=v.get("all_seeds", False),
                 **{**base, **v.get("tokenizer", {})})
         for v in data["variants"]
     )

@@ -117,3 +117,20 @@ def test_every_shipped_study_resolves_to_valid_runs(tmp_path, import_script):
             load_curriculum(str(repo / curriculum) if curriculum.endswith(".json") else curriculum)
             steps = ablation_table.steps_for(variant, args)
             assert abs(steps * config.optim.global_batch_size * config.data.seq_len - 20e6) < 1e5
+
+
+def test_a_study_s_settings_start_every_variant_and_its_command(tmp_path, import_script):
+    """The recipes study fixes fp32, so its rows compare across machines with and without native
+    bf16 (`run.precision` auto would pick either): the setting is in every run's command and recipe."""
+    ablation_table = import_script("ablation_table")
+    study_file = tmp_path / "mine.json"
+    study_file.write_text(json.dumps({"title": "t", "settings": ['run.precision="fp32"'], "variants": [
+        {"name": "base", "description": "b"}, {"name": "lr", "description": "l", "settings": ["optim.lr=0.002"]}]}))
+    base, lr = ablation_table.load_study(str(study_file)).variants
+    assert base.settings == ('run.precision="fp32"',) and lr.settings == ('run.precision="fp32"', "optim.lr=0.002")
+    args = SimpleNamespace(preset="cpu", set=[], tokens=20e6, data_path=None)
+    command = ablation_table.train_command(lr, 0, tmp_path / "run", "tok", args)
+    assert command[command.index('run.precision="fp32"') - 1] == "--set"
+    assert ablation_table.recipe(lr, 0, args)["settings"] == ['run.precision="fp32"', "optim.lr=0.002"]
+    for variant in ablation_table.load_study("recipes").variants:
+        assert variant.settings[0] == 'run.precision="fp32"', variant.name
