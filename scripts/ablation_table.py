@@ -216,12 +216,15 @@ def run_variant(variant: Variant, seed: int, args, log: Path) -> dict:
 
 
 def machine(record: dict) -> str:
-    """Where a run trained, from its training record: its minutes compare only with runs alike."""
-    hardware = record.get("hardware", {})
-    capability = f" {hardware['cpu_capability']}" if hardware.get("cpu_capability") else ""
+    """Where a run trained, from its training record: its minutes compare only with runs alike.
+    A run resumed on other hardware names each machine's steps and speed."""
+    from atomlm.training.run_processes import describe_hardware, describe_processes
+
+    stretches = describe_processes(record.get("processes") or [])
+    if len(stretches) > 1:
+        return "; ".join(stretches)
     tokens_per_s = record["tokens_seen"] / record["wall_time_s"]
-    return (f"{hardware.get('device', '?')}{capability}, {hardware.get('precision', '?')}, "
-            f"torch threads {hardware.get('torch_threads', '?')}, {tokens_per_s / 1e3:.1f}k tokens/s")
+    return f"{describe_hardware(record.get('hardware', {}))}, {tokens_per_s / 1e3:.1f}k tokens/s"
 
 
 COLUMNS = [("acc", "acc"), ("easy", "easy"), ("medium", "medium"), ("hard", "hard"),

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from atomlm.errors import UserError
 from atomlm.training.metrics import VALIDATION_LOSSES
+from atomlm.training.run_processes import describe_processes
 
 LICENSE = "apache-2.0"
 TAGS = ["atomlm", "arithmetic", "small-language-model", "custom_code"]
@@ -211,6 +212,9 @@ def _training_section(training_record: dict | None) -> str:
         lines.append(f"| branched from | step {branched_from['step']:,} ({branched_from['tokens_seen']:,} tokens) of the run "
                      f"checkpointed in `{branched_from['checkpoint']}` (`atomlm train --branch-from`); the numbers above "
                      "include that run's |")
+    processes = describe_processes(training_record.get("processes") or [])
+    if len(processes) > 1:  # resumed on other hardware: which machine trained which steps
+        lines.append(f"| trained by | {'; '.join(processes)} |")
     for key in ("hardware", "versions"):
         if isinstance(training_record.get(key), dict):
             summary = ", ".join(f"{name} {value}" for name, value in training_record[key].items())

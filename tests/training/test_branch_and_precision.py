@@ -127,3 +127,35 @@ def test_the_model_card_says_where_a_branch_left_its_trunk():
     card = _training_section({"steps": 7, "branched_from": trunk_checkpoint})
     assert "| branched from | step 4 (2,048 tokens) of the run checkpointed in `runs/a/checkpoints/step_000004`" in card
     assert "branched from" not in _training_section({"steps": 7, "branched_from": None})
+
+
+def test_a_run_resumed_on_other_hardware_records_which_process_trained_which_steps(trunk, tmp_path, atomlm):
+    """The record keeps each process's steps, tokens, time and hardware, so a run resumed on another
+    machine (here: the other precision) is not summarised as one machine at an average speed."""
+    import shutil
+
+    from atomlm.model_card import _training_section
+    from atomlm.training.checkpoint import load_model_from_run
+    from atomlm.training.run_processes import describe_processes
+
+    run_dir, config = trunk
+    (whole,) = load_model_from_run(run_dir)[1]["processes"]
+    assert whole["steps"] == [0, 12] and whole["tokens"] == 12 * 8 * 64 and whole["wall_time_s"] > 0
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    (copy / "checkpoints" / "latest").write_text("step_000008")
+    other = "fp32" if whole["hardware"]["precision"] == "bf16" else "bf16"
+    result = atomlm(["train", "--config", str(config), "--out", str(copy), "--resume",
+                     "--set", f'run.precision="{other}"', "--no-progress"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = load_model_from_run(copy)[1]
+    first, second = record["processes"]
+    assert first["steps"] == [0, 8] and first["tokens"] == 8 * 8 * 64
+    assert second["steps"] == [8, 12] and second["tokens"] == 4 * 8 * 64 and second["hardware"]["precision"] == other
+    lines = describe_processes(record["processes"])
+    assert len(lines) == 2 and lines[0].startswith("steps 0-8: ") and lines[1].startswith("steps 8-12: ")
+    assert lines[1].endswith(f"{other}, torch threads {second['hardware']['torch_threads']}")
+    assert f"| trained by | {lines[0]}; {lines[1]} |" in _training_section(record)
+    # Alike hardware is one stretch, and a one-machine run's card has no such row.
+    assert len(describe_processes([first, {**second, "hardware": first["hardware"]}])) == 1
+    assert "trained by" not in _training_section(load_model_from_run(run_dir)[1])

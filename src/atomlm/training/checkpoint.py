@@ -201,7 +201,8 @@ def load_model_from_run(run_dir) -> tuple:
 
     Returns (model in eval mode, record) where record holds the resolved config (`config`), the
     AtomConfig arguments (`atom_config`), `curriculum` (its JSON) and `curriculum_name`,
-    `tokenizer_dir`, `tokens_seen`, `steps`, `wall_time_s`, `hardware`, `final_loss`, `val_loss`,
+    `tokenizer_dir`, `tokens_seen`, `steps`, `wall_time_s`, `hardware` (of the last process), `processes`
+    (each process's steps, tokens, wall seconds and hardware: `run_processes`), `final_loss`, `val_loss`,
     `val_loss_answers`, `arithmark_acc`, `plot_path` (the metrics PNG, or None) and `checkpoint`. Raises `CheckpointError` naming the file when something is missing or corrupt.
     """
     from atomlm.modeling.configuration_atom import AtomConfig

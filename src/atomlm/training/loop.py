@@ -52,6 +52,7 @@ from atomlm.training.metrics import (
 from atomlm.training.optimizers import build_optimizer
 from atomlm.training.periodic_eval import ArithmarkProbe, validation_losses
 from atomlm.training.run_directory import check_run_dir, write_run_config
+from atomlm.training.run_processes import process_entry
 from atomlm.training.schedule import build_scheduler
 from atomlm.training.shard_cache import tokenizer_directory
 from atomlm.training.train_data import TrainingData, prepare_training_data
@@ -104,6 +105,7 @@ class TrainingState:
     wandb_run_id: str | None = None  # the W&B run that --resume continues (run.report_to=wandb)
     branched_from: dict | None = None  # checkpoint, step and tokens of the run a --branch-from run left
     initialised_from: dict | None = None  # model.init_from: its checkpoint, step and tokens in all (see below)
+    processes: tuple[dict, ...] = ()  # the processes before this --resume: steps, tokens, time, hardware of each
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,7 @@ class Trainer:
         self.optimizer, fused = build_optimizer(self.raw_model, config.optim, bf16_run=precision == "bf16")
         self.scheduler = build_scheduler(self.optimizer, config.optim)
         self.state = self._restore_or_start(resume, Path(branch_from) if branch_from else None)
+        self.first_step, self.first_tokens = self.state.step, self.state.tokens_seen  # this process's share starts
 
         # The model the steps run: compiled and DDP-wrapped; `raw_model` is what is saved and evaluated.
         self.model = self.raw_model
@@ -257,7 +260,7 @@ class Trainer:
             val_loss=results.get("val_loss"), val_loss_answers=results.get("val_loss_answers"),
             arithmark_acc=results.get("arithmark_acc"),
             wandb_run_id=results.get("wandb_run_id"), branched_from=results.get("branched_from"),
-            initialised_from=results.get("initialised_from"),
+            initialised_from=results.get("initialised_from"), processes=tuple(results.get("processes", ())),
         )
 
     def fit(self, stop_after_minutes: float | None = None) -> dict:
@@ -439,6 +442,8 @@ class Trainer:
     def record(self) -> dict:
         """What the run is and how far it got (stored in checkpoints; `load_model_from_run` reads it)."""
         state = self.state
+        this_process = process_entry(self.first_step, state.step, state.tokens_seen - self.first_tokens,
+                                     time.time() - self.started, self.description["hardware"])
         return {
             **self.description,
             "final_loss": state.final_loss,
@@ -451,6 +456,7 @@ class Trainer:
             "wandb_run_id": state.wandb_run_id,
             "branched_from": state.branched_from,
             "initialised_from": state.initialised_from,
+            "processes": [*state.processes, this_process],  # `hardware` above is the last one's
         }
 
     def _finish(self, stopped_early: bool = False) -> dict:
