@@ -16,7 +16,7 @@ from atomlm.training.schedule import lr_multiplier
 
 
 def test_presets_load_and_round_trip():
-    assert {"smoke", "cpu", "cpu-2h", "cpu-6h", "cpu-6h-extend", "cpu-6h-answers", "cpu-extend", "atom2.7m", "gpu",
+    assert {"smoke", "cpu", "cpu-2h", "cpu-6h", "cpu-6h-v2", "cpu-6h-extend", "cpu-6h-answers", "cpu-extend", "atom2.7m", "gpu",
             "gpu-offline"} == set(list_presets())
     for name in list_presets():
         config = load_config(name)
