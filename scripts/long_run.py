@@ -14,6 +14,12 @@ uninterrupted run. After each segment, --state (a folder meant for git) receives
     best/            the Hugging Face export with the best full-set acc so far (its results beside)
     curve.png        the periodic ArithMark slice of the run, with the full-set score of each export
 
+With --slim-best (and --commit), a new best export is committed whole, then a second commit takes
+its weights, tokenizer, code and predictions out of the tree and leaves best/ its record (model
+card, training record and curves, config, curriculum) and RESTORE.md, which names the first commit:
+an export of about 13 MB does not fit beside the checkpoint under the tree's size limit
+(tests/test_packaging.py).
+
 A new machine (or a lost --run) continues from --state: the same command copies its checkpoint
 into --run and resumes. The shards are rebuilt from their seeds; `atomlm train --resume` refuses
 them if they differ. SIGINT or SIGTERM stops the current segment with a checkpoint, then the
@@ -31,9 +37,13 @@ import sys
 import time
 from pathlib import Path
 
-from git_state import commit_folder
+from git_state import commit_folder, head_commit, repo_root
 
 CHECKPOINT, BEST, EXPORTS, CURVE = "checkpoint", "best", "exports.jsonl", "curve.png"
+# What --slim-best leaves of best/ in the tree: the export's record, small and worth reading there.
+BEST_RECORD = frozenset({"README.md", "training_record.json", "training_curves.png", "config.json",
+                         "pretraining_curriculum.json"})
+RESTORE = "RESTORE.md"
 
 
 def atomlm(*arguments: str) -> list[str]:
@@ -169,6 +179,19 @@ def save_state(run: Path, state: Path, entry: dict) -> bool:
     return best
 
 
+def slim_best(state: Path, full_export_commit: str) -> None:
+    """Leave best/ its record files and a RESTORE.md that names the commit holding the whole export."""
+    best = state / BEST
+    for path in best.iterdir():
+        if path.name not in BEST_RECORD:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    relative = best.resolve().relative_to(repo_root(state))
+    (best / RESTORE).write_text(
+        f"# The whole export\n\nThis folder keeps the best export's record only. Its weights, tokenizer, code and "
+        f"per-row predictions are in commit {full_export_commit}; from the top of the repository:\n\n"
+        f"    git checkout {full_export_commit} -- {relative.as_posix()}\n")
+
+
 def slice_points(metrics_path: Path) -> tuple[list[float], list[float]]:
     """(millions of tokens, acc in %) of each periodic ArithMark slice in metrics.jsonl (already in %)."""
     from atomlm.training.metrics import read_metrics
@@ -216,7 +239,12 @@ def main(argv=None) -> int:
                         help="ArithMark file to score and pick the best export on (default: the compat set)")
     parser.add_argument("--exact-match", action="store_true", help="also score greedy exact match at each export")
     parser.add_argument("--commit", action="store_true", help="git-commit --state after each export")
+    parser.add_argument("--slim-best", action="store_true",
+                        help="with --commit: after committing a new best export, move all but its record files "
+                             "to git history (best/RESTORE.md names the commit)")
     args = parser.parse_args(argv)
+    if args.slim_best and not args.commit:
+        parser.error("--slim-best needs --commit: the files it takes out of the tree must be in a commit first")
 
     log = args.run.with_name(args.run.name + ".log")  # beside --run: a fresh run directory must be empty
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -247,6 +275,13 @@ def main(argv=None) -> int:
                            f"full-set acc {entry['acc']:.2f}" + (" (best so far)" if best else ""))
                 if commit_folder(args.state, message):
                     print(f"long_run: committed {args.state}: {message}", flush=True)
+                    if best and args.slim_best:
+                        full = head_commit(args.state)
+                        slim_best(args.state, full)
+                        commit_folder(args.state, f"long run {args.run.name}: step {step} export to git history "
+                                                  f"({full[:12]}); best/ keeps its record")
+                        print(f"long_run: best/ slimmed to its record; the whole export is in {full[:12]}",
+                              flush=True)
         done += 1
         if segment.received:
             return 128 + segment.received
