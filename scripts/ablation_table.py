@@ -139,10 +139,11 @@ def trained_steps(run_dir: Path) -> int:
 
 def recipe(variant: Variant, seed: int, args) -> dict:
     """What a run's row depends on (not where its files are): a stored row with the same recipe is
-    reused. The preset's file content is part of it, so a row made before the preset changed is not."""
-    from atomlm.training.config import config_file
+    reused. The preset's content (with what it extends) is part of it, so a row made before the preset
+    changed is not."""
+    from atomlm.training.config import load_config_dict
 
-    preset_content = json.loads(config_file(args.preset).read_text())
+    preset_content = load_config_dict(args.preset)
     return {"preset": args.preset, "preset_content": preset_content, "steps": steps_for(variant, args), "seed": seed,
             "settings": [*args.set, *variant.settings], "tokenizer": variant.tokenizer_name,
             "data_path": str(args.data_path) if args.data_path else None}

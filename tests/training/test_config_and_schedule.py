@@ -1,5 +1,6 @@
 """Config loading/validation and learning-rate schedules (pure Python, fast)."""
 
+import dataclasses
 import json
 
 import pytest
@@ -8,6 +9,7 @@ from atomlm.training.config import (
     ConfigError,
     TrainConfig,
     apply_overrides,
+    config_file,
     config_from_dict,
     list_presets,
     load_config,
@@ -186,3 +188,35 @@ def test_each_presets_schedule_step_by_step_resumes_exactly_and_differs_from_tra
         assert theirs[warmup:] == pytest.approx(ours[warmup - 1:-1])  # then this schedule, one step later
     assert theirs[-1] > ours[-1]  # their decay reaches the floor after the run
     assert theirs != pytest.approx(ours)
+
+
+def test_a_config_extends_a_preset_or_a_file_and_sets_only_what_differs(tmp_path):
+    from atomlm.training.config import load_config_dict
+
+    v2, base = load_config("cpu-6h-v2"), load_config("cpu-6h")
+    assert json.loads(config_file("cpu-6h-v2").read_text())["extends"] == "cpu-6h"
+    assert v2.data == dataclasses.replace(base.data, loss_on="answers")
+    assert v2.optim == dataclasses.replace(base.optim, muon_momentum=0.9)
+    assert (v2.model, v2.run) == (base.model, base.run)
+
+    (tmp_path / "base.json").write_text(json.dumps({"extends": "smoke", "model": {"overrides": {"n_layer": 2}},
+                                                    "optim": {"lr": 1e-3}}))
+    (tmp_path / "child.json").write_text(json.dumps({"extends": "base.json", "model": {"overrides": {"n_head": 2}},
+                                                     "optim": {"max_steps": 7}}))
+    child, smoke = load_config(str(tmp_path / "child.json")), load_config("smoke")
+    assert child.model.overrides == {"n_layer": 2, "n_head": 2}  # objects merge key by key
+    assert (child.optim.lr, child.optim.max_steps, child.optim.warmup_steps) == (1e-3, 7, smoke.optim.warmup_steps)
+    assert child.data == smoke.data and "extends" not in load_config_dict(str(tmp_path / "child.json"))
+
+
+def test_extends_errors_name_the_file(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps({"extends": "b.json"}))
+    (tmp_path / "b.json").write_text(json.dumps({"extends": "a.json"}))
+    with pytest.raises(ConfigError, match=r"a\.json.*loop"):
+        load_config(str(tmp_path / "b.json"))
+    (tmp_path / "c.json").write_text(json.dumps({"extends": 3}))
+    with pytest.raises(ConfigError, match=r"c\.json: \"extends\" must be"):
+        load_config(str(tmp_path / "c.json"))
+    (tmp_path / "d.json").write_text(json.dumps({"extends": "no-such-preset"}))
+    with pytest.raises(ConfigError, match="no preset or config file named 'no-such-preset'"):
+        load_config(str(tmp_path / "d.json"))

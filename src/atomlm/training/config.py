@@ -6,6 +6,10 @@ their defaults):
     {"model": {...ModelSettings}, "data": {...DataSettings},
      "optim": {...OptimSettings}, "run": {...RunSettings}}
 
+A file may name another one to start from, `"extends": "<preset or path>"` (a path relative to
+the file), and set only what differs: its sections' fields replace the base's field by field
+(objects such as `model.overrides` merge key by key).
+
 Presets live beside this module in `presets/<name>.json`. The resolved config (every field,
 after overrides) is what a run saves as `config.json` and what `--resume` compares against.
 """
@@ -286,11 +290,40 @@ def config_file(preset_or_path: str) -> Path:
 def load_config(preset_or_path: str) -> TrainConfig:
     """Load a preset by name (`smoke`, `cpu`, `atom2.7m`) or a JSON config file by path."""
     path = config_file(preset_or_path)
+    return config_from_dict(load_config_dict(preset_or_path), source=str(path))
+
+
+EXTENDS = "extends"
+
+
+def load_config_dict(preset_or_path: str) -> dict:
+    """A preset's or config file's sections as written, with its `extends` chain merged in."""
+    return _merged_config_dict(config_file(preset_or_path), chain=())
+
+
+def _merged_config_dict(path: Path, chain: tuple[Path, ...]) -> dict:
     try:
         raw = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise ConfigError(f"{path}: line {error.lineno}: invalid JSON ({error.msg})") from None
-    return config_from_dict(raw, source=str(path))
+    if not isinstance(raw, dict) or EXTENDS not in raw:
+        return raw
+    base_name = raw.pop(EXTENDS)
+    if not isinstance(base_name, str):
+        raise ConfigError(f"{path}: \"{EXTENDS}\" must be a preset name or a config file path, got {json.dumps(base_name)}")
+    relative = path.parent / base_name
+    base_path = config_file(str(relative) if relative.suffix == ".json" and relative.is_file() else base_name)
+    if base_path.resolve() in {*chain, path.resolve()}:
+        loop = " -> ".join(str(p) for p in (*chain, path.resolve(), base_path.resolve()))
+        raise ConfigError(f"{path}: \"{EXTENDS}\" makes a loop: {loop}")
+    return _merge(_merged_config_dict(base_path, (*chain, path.resolve())), raw)
+
+
+def _merge(base: Any, override: Any) -> Any:
+    """`override` over `base`: objects merge key by key, anything else replaces."""
+    if not isinstance(base, dict) or not isinstance(override, dict):
+        return override
+    return {**base, **{key: _merge(base.get(key), value) for key, value in override.items()}}
 
 
 def list_presets() -> list[str]:
