@@ -290,7 +290,7 @@ def config_file(preset_or_path: str) -> Path:
 def load_config(preset_or_path: str) -> TrainConfig:
     """Load a preset by name (`smoke`, `cpu`, `atom2.7m`) or a JSON config file by path."""
     path = config_file(preset_or_path)
-    return config_from_dict(load_config_dict(preset_or_path), source=str(path))
+    return config_from_dict(_merged_config_dict(path, chain=()), source=str(path))
 
 
 EXTENDS = "extends"
