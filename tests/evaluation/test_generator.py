@@ -8,7 +8,14 @@ import random
 import pytest
 
 from atomlm.data.expressions import integer_value, parse
-from atomlm.evaluation.arithmark_generator import SHIPPED_FILE, SHIPPED_SEED, generate_arithmark, write_jsonl
+import atomlm.evaluation.arithmark_generator as generator
+from atomlm.evaluation.arithmark_generator import (
+    SHIPPED_FILE,
+    SHIPPED_SEED,
+    OperandRanges,
+    generate_arithmark,
+    write_jsonl,
+)
 from atomlm.evaluation.benchmark_fusion_arithmark import load_arithmark_rows
 
 
@@ -63,3 +70,61 @@ def test_random_stream_is_namespaced():
     plain = random.Random(SHIPPED_SEED)
     namespaced = random.Random(f"arithmark-compat/{SHIPPED_SEED}")
     assert [plain.random() for _ in range(5)] != [namespaced.random() for _ in range(5)]
+
+
+def _operand_digits(row):
+    """(operator, digit count) for every operand of a row, the operator being the one next to it."""
+    tokens = row["ctx"].removesuffix(" =").replace("(", "").replace(")", "").split()
+    operands, operators = tokens[0::2], tokens[1::2]
+    return [(operators[max(i - 1, 0)] if i else operators[0], len(operand)) for i, operand in enumerate(operands)]
+
+
+def test_other_operand_ranges_are_drawn_and_kept():
+    ranges = OperandRanges(add_digits=(4, 5), mul_digits=(3, 3), max_abs_answer=999_999)
+    rows = generate_arithmark(7, 300, 150, 100, ranges)
+    for row in rows:
+        value = integer_value(parse(row["ctx"].removesuffix(" =")))
+        assert value is not None and row["endings"][int(row["label"])] == f" {value}", row
+        assert abs(value) <= 999_999
+        assert len(set(row["endings"])) == 4
+    easy = [row for row in rows if row["metadata"]["difficulty"] == "easy"]
+    add_digits = {d for row in easy for op, d in _operand_digits(row) if op in "+-"}
+    mul_digits = {d for row in easy if "*" in row["ctx"] for op, d in _operand_digits(row)}
+    assert add_digits == {4, 5}  # both ends of the range, nothing outside it
+    assert mul_digits == {3}
+    divisors = {int(row["ctx"].split()[2]) for row in easy if "/" in row["ctx"]}
+    assert max(divisors) > 99  # divisors reach the wider range, not the shipped 2-99
+    assert max(abs(row["metadata"]["answer"]) for row in rows) > 99_999
+
+
+def test_single_digit_multiplication_keeps_divisors_and_quotients_to_one_digit():
+    rows = generate_arithmark(8, 400, 0, 0, OperandRanges(mul_digits=(1, 1)))
+    divisions = [row["ctx"].split() for row in rows if "/" in row["ctx"]]
+    assert divisions and all(2 <= int(divisor) <= 9 for _, _, divisor, _ in divisions)
+    assert all(int(dividend) // int(divisor) <= 9 for dividend, _, divisor, _ in divisions)
+
+
+def test_impossible_ranges_are_refused(monkeypatch):
+    with pytest.raises(ValueError, match="--add-digits: expected"):
+        OperandRanges(add_digits=(3, 2))
+    with pytest.raises(ValueError, match="--mul-digits: expected"):
+        OperandRanges(mul_digits=(1, 5))
+    monkeypatch.setattr(generator, "MAX_DRAWS", 3)
+    with pytest.raises(ValueError, match=r"widen --max-answer"):
+        generate_arithmark(1, 0, 0, 20, OperandRanges(add_digits=(6, 6), mul_digits=(4, 4), max_abs_answer=1))
+
+
+def test_cli_writes_other_ranges_and_refuses_bad_ones(atomlm, tmp_path):
+    out = tmp_path / "wide.jsonl"
+    result = atomlm.run("data", "arithmark", "--out", out, "--n-easy", "40", "--n-medium", "0", "--n-hard", "0",
+                        "--add-digits", "4-4", "--mul-digits", "3", "--max-answer", "999999")
+    assert result.returncode == 0, result.stderr
+    rows = load_arithmark_rows(out)
+    assert {d for row in rows for op, d in _operand_digits(row) if op in "+-"} == {4}
+    assert "+ and - operands of 4-4 digits" in result.stdout
+    result = atomlm.run("data", "arithmark", "--out", out, "--mul-digits", "ten")  # argparse: usage, then the error
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.splitlines()[-1].startswith("atomlm data arithmark: error: argument --mul-digits: expected")
+    assert atomlm.error("data", "arithmark", "--out", out, "--add-digits", "3-1").startswith("--add-digits: expected")
+    assert atomlm.error("data", "arithmark", "--out", out, "--mul-digits", "5").startswith("--mul-digits: expected")
+    assert not out.exists() or load_arithmark_rows(out) == rows  # a refused command leaves no file behind

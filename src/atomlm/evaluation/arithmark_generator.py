@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 from atomlm.data.expressions import BinaryOperation, Bracketing, Number, flat_expression, integer_value, render
@@ -21,14 +22,49 @@ TOPICS = {"+": "addition", "-": "subtraction", "*": "multiplication", "/": "divi
 DIFFICULTY_OPERATORS = {"easy": 1, "medium": 2, "hard": 3}
 # Share of problems written with parentheses, per difficulty (easy problems never need them).
 PARENTHESES_SHARE = {"easy": 0.0, "medium": 0.4, "hard": 0.5}
-MAX_ABS_ANSWER = 99_999
 SHIPPED_SEED = 2024
 SHIPPED_FILE = Path(__file__).resolve().parent / "data" / "arithmark_2.0_compat.jsonl"
 
 
-def _random_operand(rng: random.Random, operator: str) -> Number:
-    """Operands for + and - have 1-3 digits; * and / use smaller ones (1-2 digits)."""
-    digits = rng.choice((1, 2, 3)) if operator in "+-" else rng.choice((1, 2))
+# Digit counts the generator accepts: exact divisions search the divisors up to 10**MAX_MUL_DIGITS.
+MAX_ADD_DIGITS = 9
+MAX_MUL_DIGITS = 4
+
+
+@dataclass(frozen=True)
+class OperandRanges:
+    """How large a file's numbers are: digit counts (inclusive) of the operands of + and -, and of
+    * and / (a divisor and an exact quotient of a literal dividend have at most `mul_digits[1]`
+    digits), and the largest |answer|. The defaults are the shipped file's; other ranges write
+    held-out files that test whether arithmetic generalises beyond them."""
+
+    add_digits: tuple[int, int] = (1, 3)
+    mul_digits: tuple[int, int] = (1, 2)
+    max_abs_answer: int = 99_999
+
+    def __post_init__(self):
+        for flag, (low, high), most in (("--add-digits", self.add_digits, MAX_ADD_DIGITS),
+                                        ("--mul-digits", self.mul_digits, MAX_MUL_DIGITS)):
+            if not 1 <= low <= high <= most:
+                raise ValueError(f"{flag}: expected digit counts 1 <= LOW <= HIGH <= {most}, got {low}-{high}")
+        if self.max_abs_answer < 1:
+            raise ValueError(f"--max-answer: expected at least 1, got {self.max_abs_answer}")
+
+    @property
+    def largest_divisor(self) -> int:
+        return 10 ** self.mul_digits[1] - 1
+
+
+SHIPPED_RANGES = OperandRanges()
+# Draws per problem before ranges are refused as impossible (the shipped ranges need a few at most).
+MAX_DRAWS = 10_000
+
+
+def _random_operand(rng: random.Random, operator: str, ranges: OperandRanges) -> Number:
+    """An operand whose digit count is drawn uniformly from the operator's range (shipped file:
+    1-3 digits for + and -, 1-2 for * and /)."""
+    low_digits, high_digits = ranges.add_digits if operator in "+-" else ranges.mul_digits
+    digits = rng.choice(tuple(range(low_digits, high_digits + 1)))
     low = 0 if digits == 1 else 10 ** (digits - 1)
     return Number(rng.randint(low, 10**digits - 1))
 
@@ -49,34 +85,40 @@ def _precedence_errors(tree):
     return [value for value in values if value is not None]
 
 
-def _flat_tree(rng, operators):
+def _operands(rng, operators, ranges):
+    """One operand more than operators; the first takes the first operator's range."""
+    return [_random_operand(rng, operators[0], ranges)] + [_random_operand(rng, op, ranges) for op in operators]
+
+
+def _flat_tree(rng, operators, ranges):
     """A tree whose rendering needs no parentheses."""
-    operands = [_random_operand(rng, operators[0])] + [_random_operand(rng, op) for op in operators]
-    return flat_expression(operands, operators)
+    return flat_expression(_operands(rng, operators, ranges), operators)
 
 
-def _make_divisions_exact(rng, node):
+def _make_divisions_exact(rng, node, ranges):
     """Rewrite each division by a literal so that it is exact: a literal dividend becomes
-    quotient * divisor; otherwise the divisor becomes a divisor of the dividend's value."""
+    quotient * divisor (half the divisors small: at most 12); otherwise the divisor becomes a
+    divisor of the dividend's value."""
     if isinstance(node, Number):
         return node
-    left, right = _make_divisions_exact(rng, node.left), _make_divisions_exact(rng, node.right)
+    left, right = _make_divisions_exact(rng, node.left, ranges), _make_divisions_exact(rng, node.right, ranges)
+    largest = ranges.largest_divisor
     if node.operator == "/" and isinstance(right, Number):
         if isinstance(left, Number):
-            right = Number(rng.randint(2, 99) if rng.random() < 0.5 else rng.randint(2, 12))
-            left = Number(right.value * rng.randint(0 if rng.random() < 0.05 else 1, 99))
+            right = Number(rng.randint(2, largest) if rng.random() < 0.5 else rng.randint(2, min(12, largest)))
+            left = Number(right.value * rng.randint(0 if rng.random() < 0.05 else 1, largest))
         else:
             value = integer_value(left)
             if value is not None:
-                divisors = [d for d in range(2, 100) if value % d == 0] or [1]
+                divisors = [d for d in range(2, largest + 1) if value % d == 0] or [1]
                 right = Number(rng.choice(divisors))
     return BinaryOperation(node.operator, left, right)
 
 
-def _parenthesised_tree(rng, operators):
+def _parenthesised_tree(rng, operators, ranges):
     """Operators applied in a random order; the rendering then needs parentheses where the
     order differs from precedence (the caller rejects trees that end up without any)."""
-    nodes = [_random_operand(rng, operators[0])] + [_random_operand(rng, op) for op in operators]
+    nodes = _operands(rng, operators, ranges)
     pending = list(operators)
     while pending:
         i = rng.randrange(len(pending))
@@ -85,20 +127,24 @@ def _parenthesised_tree(rng, operators):
     return nodes[0]
 
 
-def _make_problem(rng, difficulty):
+def _make_problem(rng, difficulty, ranges):
     count = DIFFICULTY_OPERATORS[difficulty]
     with_parentheses = rng.random() < PARENTHESES_SHARE[difficulty]
-    while True:
+    build = _parenthesised_tree if with_parentheses else _flat_tree
+    for _ in range(MAX_DRAWS):
         operators = [rng.choice(BINARY_OPERATORS) for _ in range(count)]
-        tree = _parenthesised_tree(rng, operators) if with_parentheses else _flat_tree(rng, operators)
-        tree = _make_divisions_exact(rng, tree)
+        tree = _make_divisions_exact(rng, build(rng, operators, ranges), ranges)
         text = _render(tree)
         if ("(" in text) != with_parentheses:
             continue
         value = integer_value(tree)
-        if value is None or abs(value) > MAX_ABS_ANSWER:
+        if value is None or abs(value) > ranges.max_abs_answer:
             continue
         return tree, text, value, operators
+    raise ValueError(f"no {difficulty} problem{' with parentheses' if with_parentheses else ''} in {MAX_DRAWS:,} "
+                     f"draws has |answer| <= {ranges.max_abs_answer:,} with operands of {ranges.add_digits[0]}-"
+                     f"{ranges.add_digits[1]} digits for + and - and {ranges.mul_digits[0]}-{ranges.mul_digits[1]} "
+                     f"for * and /: widen --max-answer or narrow the digit ranges")
 
 
 def _digit_slips(rng, answer):
@@ -118,11 +164,11 @@ def _digit_slips(rng, answer):
     return slips
 
 
-def _distractors(rng, tree, answer):
+def _distractors(rng, tree, answer, max_abs_answer):
     """Three distinct wrong integers: a precedence error when the problem has one, a digit
     slip, and near misses (off by 1, 2, 10 or 100; a dropped minus sign for negative answers)."""
     def usable(value, chosen):
-        return value != answer and value not in chosen and abs(value) <= 10 * MAX_ABS_ANSWER
+        return value != answer and value not in chosen and abs(value) <= 10 * max_abs_answer
 
     chosen = []
     for pool in (_precedence_errors(tree), _digit_slips(rng, answer)):
@@ -143,8 +189,10 @@ def _distractors(rng, tree, answer):
     return chosen
 
 
-def generate_arithmark(seed: int, n_easy: int = 1250, n_medium: int = 750, n_hard: int = 500) -> list[dict]:
-    """Rows in the ArithMark 2.0 schema: ctx, four endings with a leading space, label (str), ind, metadata."""
+def generate_arithmark(seed: int, n_easy: int = 1250, n_medium: int = 750, n_hard: int = 500,
+                       ranges: OperandRanges = SHIPPED_RANGES) -> list[dict]:
+    """Rows in the ArithMark 2.0 schema: ctx, four endings with a leading space, label (str), ind,
+    metadata; numbers as `ranges` says (default: the shipped file's)."""
     rng = random.Random(f"arithmark-compat/{seed}")
     rows = []
     for difficulty, count in (("easy", n_easy), ("medium", n_medium), ("hard", n_hard)):
@@ -152,8 +200,8 @@ def generate_arithmark(seed: int, n_easy: int = 1250, n_medium: int = 750, n_har
         labels = [i % 4 for i in range(count)]
         rng.shuffle(labels)
         for label in labels:
-            tree, text, answer, operators = _make_problem(rng, difficulty)
-            wrong = _distractors(rng, tree, answer)
+            tree, text, answer, operators = _make_problem(rng, difficulty, ranges)
+            wrong = _distractors(rng, tree, answer, ranges.max_abs_answer)
             options = wrong[:label] + [answer] + wrong[label:]
             rows.append({
                 "ind": len(rows),

@@ -7,6 +7,7 @@ so that building the CLI imports no torch (the generators reach it through the m
 
 from __future__ import annotations
 
+import argparse
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -165,13 +166,30 @@ def register(subparsers):
 
 
 def _write_arithmark(args) -> int:
-    from atomlm.evaluation.arithmark_generator import SHIPPED_SEED, generate_arithmark, write_jsonl
+    from atomlm.errors import UserError
+    from atomlm.evaluation.arithmark_generator import SHIPPED_SEED, OperandRanges, generate_arithmark, write_jsonl
 
     seed = SHIPPED_SEED if args.seed is None else args.seed
-    rows = generate_arithmark(seed, args.n_easy, args.n_medium, args.n_hard)
+    try:  # digit counts out of range, or ranges whose problems (almost) never fit --max-answer
+        ranges = OperandRanges(args.add_digits, args.mul_digits, args.max_answer)
+        rows = generate_arithmark(seed, args.n_easy, args.n_medium, args.n_hard, ranges)
+    except ValueError as error:
+        raise UserError(str(error)) from None
     path = write_jsonl(rows, args.out)
-    print(f"wrote {len(rows)} ArithMark 2.0-compatible rows (seed {seed}) to {path}")
+    print(f"wrote {len(rows)} ArithMark 2.0-compatible rows (seed {seed}; + and - operands of "
+          f"{ranges.add_digits[0]}-{ranges.add_digits[1]} digits, * and / {ranges.mul_digits[0]}-"
+          f"{ranges.mul_digits[1]}, |answer| <= {ranges.max_abs_answer:,}) to {path}")
     return 0
+
+
+def digit_range(text: str) -> tuple[int, int]:
+    """argparse type for --add-digits/--mul-digits: `LOW-HIGH`, or one count `N` (= `N-N`); the
+    generator's `OperandRanges` checks the counts."""
+    low_text, _, high_text = text.partition("-")
+    try:
+        return int(low_text), int(high_text or low_text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW-HIGH digit counts such as 1-3, got {text!r}") from None
 
 
 def _write_arithmark_v1(args) -> int:
@@ -184,6 +202,8 @@ def _write_arithmark_v1(args) -> int:
 
 def register_generator_commands(data_subparsers) -> None:
     """Add `arithmark` and `arithmark-v1` under `atomlm data`: write benchmark files."""
+    from atomlm.evaluation.benchmark_fusion_arithmark import positive_int
+
     parser = data_subparsers.add_parser(
         "arithmark", help="generate an ArithMark 2.0-compatible benchmark file (2,500 rows by default)")
     parser.add_argument("--seed", type=int, default=None,
@@ -192,6 +212,13 @@ def register_generator_commands(data_subparsers) -> None:
     parser.add_argument("--n-easy", type=int, default=1250, metavar="N", help="one-operator rows (default 1250)")
     parser.add_argument("--n-medium", type=int, default=750, metavar="N", help="two-operator rows (default 750)")
     parser.add_argument("--n-hard", type=int, default=500, metavar="N", help="three-operator rows (default 500)")
+    parser.add_argument("--add-digits", type=digit_range, default=(1, 3), metavar="LOW-HIGH",
+                        help="digit counts of the operands of + and - (default 1-3, the shipped file's; at most 9)")
+    parser.add_argument("--mul-digits", type=digit_range, default=(1, 2), metavar="LOW-HIGH",
+                        help="digit counts of the operands of * and /, and of divisors and exact quotients "
+                             "(default 1-2, the shipped file's; at most 4)")
+    parser.add_argument("--max-answer", type=positive_int, default=99_999, metavar="N",
+                        help="largest |answer| (default 99999, the shipped file's); problems beyond it are drawn again")
     parser.set_defaults(handler=_write_arithmark)
 
     parser = data_subparsers.add_parser("arithmark-v1", help="generate ArithMark v1-style rows (signed operands, decimals)")
