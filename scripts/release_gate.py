@@ -102,6 +102,15 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _shown(path: Path) -> str:
+    """A path as the report and the commands show it: relative to the repository when inside it
+    (the commands run there)."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def _run(command: list[str], log: Path) -> None:
     with log.open("a") as handle:
         handle.write(f"$ {' '.join(command)}\n")
@@ -125,7 +134,7 @@ def _data_files(work: Path, log: Path) -> dict[str, Path | None]:
     for name, arguments in HELD_OUT.items():
         path = work / f"{name}.jsonl"
         if not path.is_file():
-            _run(atomlm("data", "arithmark", *arguments, *HELD_OUT_SIZE, "--out", str(path)), log)
+            _run(atomlm("data", "arithmark", *arguments, *HELD_OUT_SIZE, "--out", _shown(path)), log)
         files[name] = path
     return files
 
@@ -137,8 +146,8 @@ def _evaluate(model: Path, evaluation: Evaluation, data: Path | None, work: Path
 
     key = hashlib.sha256((_sha256(_weights(model)) + _sha256(data or SHIPPED_FILE)).encode()).hexdigest()[:16]
     output = work / "results" / f"{evaluation.name}-{key}.json"
-    command = atomlm("eval", evaluation.verb, "--model", str(model), *(["--data-path", str(data)] if data else []),
-                     "--output", str(output))
+    command = atomlm("eval", evaluation.verb, "--model", _shown(model), *(["--data-path", _shown(data)] if data else []),
+                     "--output", _shown(output))
     if not output.is_file():
         output.parent.mkdir(parents=True, exist_ok=True)
         _run(command, log)
@@ -173,9 +182,9 @@ def gate(candidate: Path, baseline: Path, work: Path) -> tuple[bool, str]:
         for side, model in (("candidate", candidate), ("baseline", baseline)):
             results[side, evaluation.name], command = _evaluate(model, evaluation, files[evaluation.data], work, log)
             commands.append(command)
-    passes, lines = compare(results, f"candidate `{candidate}`", f"baseline `{baseline}`")
+    passes, lines = compare(results, f"candidate `{_shown(candidate)}`", f"baseline `{_shown(baseline)}`")
     data_commands = [" ".join(["atomlm", "data", "arithmark", *arguments, *HELD_OUT_SIZE, "--out",
-                               str(work / f"{name}.jsonl")])
+                               _shown(work / f"{name}.jsonl")])
                      for name, arguments in HELD_OUT.items()]
     report = "\n".join([*lines, "", f"Verdict: {'PASS' if passes else 'FAIL'}", "", "Commands:", "",
                         *(f"    {command}" for command in data_commands + commands), ""])

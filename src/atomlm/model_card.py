@@ -187,14 +187,21 @@ def _results_section(eval_results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _record_value(key: str, value) -> str:
+    """A training-record field as the card shows it: counts and seconds in whole numbers with
+    thousands separators (23,502, not 2.35e+04), other numbers to 4 significant digits."""
+    if key == "wall_time_s" or (isinstance(value, int) and not isinstance(value, bool)):
+        return f"{value:,.0f}"
+    return f"{value:,.4g}" if isinstance(value, float) else str(value)
+
+
 def _training_section(training_record: dict | None) -> str:
     if not training_record:
         return "\n## Training\nThis directory holds randomly initialised weights (`atomlm export --random-init`).\n"
     lines = ["", "## Training", "| field | value |", "|---|---|"]
     for key, label in RECORD_FIELDS.items():
         if training_record.get(key) is not None:
-            value = training_record[key]
-            lines.append(f"| {label} | {value:,.4g} |" if isinstance(value, float) else f"| {label} | {value} |")
+            lines.append(f"| {label} | {_record_value(key, training_record[key])} |")
     started_from = ((training_record.get("config") or {}).get("model") or {}).get("init_from")
     initialised_from = training_record.get("initialised_from")
     if initialised_from:

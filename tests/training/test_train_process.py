@@ -438,3 +438,13 @@ def test_loss_on_answers_changes_what_the_loss_is_on(baseline, tmp_path, atomlm)
     assert math.isfinite(first) and first != train_losses(run_dir)[0]
     bad = atomlm(["train", "--config", str(config), "--out", str(tmp_path / "bad"), "--set", 'data.loss_on="questions"'])
     assert bad.returncode == 2 and "data.loss_on must be all|answers" in bad.stderr
+
+
+def test_the_card_shows_counts_and_seconds_as_whole_numbers():
+    from atomlm.model_card import _training_section
+
+    record = {"curriculum_name": "cpu-6h", "tokens_seen": 131031040, "steps": 15995, "wall_time_s": 23502.379,
+              "final_loss": 0.8353891968727112}
+    section = _training_section(record)
+    assert "| tokens seen | 131,031,040 |" in section and "| optimizer steps | 15,995 |" in section
+    assert "| wall time (s) | 23,502 |" in section and "| final training loss | 0.8354 |" in section
