@@ -129,7 +129,8 @@ def _weights(model: Path) -> Path:
     return weights
 
 
-def _data_files(work: Path, log: Path) -> dict[str, Path | None]:
+def _data_files(work: Path, log: Path) -> dict[str | None, Path | None]:
+    """Each evaluation's data file by `Evaluation.data` key; the held-out files are written when missing."""
     files: dict[str | None, Path | None] = {None: COMPAT_FILE, "v1": V1_ROWS}
     for name, arguments in HELD_OUT.items():
         path = work / f"{name}.jsonl"
