@@ -94,14 +94,6 @@ METRICS = (
 )
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _shown(path: Path) -> str:
     """A path as the report and the commands show it: relative to the repository when inside it
     (the commands run there)."""
@@ -124,7 +116,7 @@ def _weights(model: Path) -> Path:
     weights = model / "model.safetensors"
     if not weights.is_file():
         restore = model / "RESTORE.md"
-        hint = f" ({restore} says which commit holds them)" if restore.is_file() else ""
+        hint = f" ({restore} says how to get them back)" if restore.is_file() else ""
         raise GateError(f"{model}: no model.safetensors, expected an exported model directory{hint}", 2)
     return weights
 
@@ -140,12 +132,10 @@ def _data_files(work: Path, log: Path) -> dict[str | None, Path | None]:
     return files
 
 
-def _evaluate(model: Path, evaluation: Evaluation, data: Path | None, work: Path, log: Path) -> tuple[dict, str]:
-    """The result file of one evaluation of one model (reused when weights and data are the same),
-    and the command that makes it."""
-    from atomlm.evaluation.arithmark_generator import SHIPPED_FILE
-
-    key = hashlib.sha256((_sha256(_weights(model)) + _sha256(data or SHIPPED_FILE)).encode()).hexdigest()[:16]
+def _evaluate(model: Path, evaluation: Evaluation, data: Path | None, key: str, work: Path,
+              log: Path) -> tuple[dict, str]:
+    """The result file of one evaluation of one model (reused while `key`, from the sha256 of the
+    weights and of the data, is the same), and the command that makes it."""
     output = work / "results" / f"{evaluation.name}-{key}.json"
     command = atomlm("eval", evaluation.verb, "--model", _shown(model), *(["--data-path", _shown(data)] if data else []),
                      "--output", _shown(output))
@@ -173,15 +163,23 @@ def compare(results: dict, candidate: str, baseline: str) -> tuple[bool, list[st
 
 def gate(candidate: Path, baseline: Path, work: Path) -> tuple[bool, str]:
     """Score both models; the verdict and the report (a markdown table and the commands)."""
+    from atomlm.data.shards import file_sha256
+    from atomlm.evaluation.arithmark_generator import SHIPPED_FILE
+
     for model in (candidate, baseline):
         _weights(model)
     work.mkdir(parents=True, exist_ok=True)
     log = work / "gate.log"
     files = _data_files(work, log)
+    # Each file hashed once: the weights of each model and each data file (None: the shipped compat set).
+    weights = {model: file_sha256(_weights(model)) for model in (candidate, baseline)}
+    data = {name: file_sha256(path or SHIPPED_FILE) for name, path in files.items()}
     results, commands = {}, []
     for evaluation in EVALUATIONS:
         for side, model in (("candidate", candidate), ("baseline", baseline)):
-            results[side, evaluation.name], command = _evaluate(model, evaluation, files[evaluation.data], work, log)
+            key = hashlib.sha256((weights[model] + data[evaluation.data]).encode()).hexdigest()[:16]
+            results[side, evaluation.name], command = _evaluate(model, evaluation, files[evaluation.data], key,
+                                                                work, log)
             commands.append(command)
     passes, lines = compare(results, f"candidate `{_shown(candidate)}`", f"baseline `{_shown(baseline)}`")
     data_commands = [" ".join(["atomlm", "data", "arithmark", *arguments, *HELD_OUT_SIZE, "--out",
