@@ -38,16 +38,13 @@ import time
 from pathlib import Path
 
 from git_state import commit_folder, head_commit, repo_root
+from logged_command import CommandFailed, atomlm, run_logged, shown
 
 CHECKPOINT, BEST, EXPORTS, CURVE = "checkpoint", "best", "exports.jsonl", "curve.png"
 # What --slim-best leaves of best/ in the tree: the export's record, small and worth reading there.
 BEST_RECORD = frozenset({"README.md", "training_record.json", "training_curves.png", "config.json",
                          "pretraining_curriculum.json"})
 RESTORE = "RESTORE.md"
-
-
-def atomlm(*arguments: str) -> list[str]:
-    return [sys.executable, "-m", "atomlm", *arguments]
 
 
 class Segment:
@@ -65,7 +62,7 @@ class Segment:
             self.process.send_signal(signal.SIGINT)  # the trainer checkpoints, then exits 130
 
     def run(self, command: list[str], log: Path) -> int:
-        print(f"$ {' '.join(command[2:] if command[:2] == atomlm()[:2] else command)}", flush=True)
+        print(f"$ {shown(command)}", flush=True)
         with log.open("a") as handle:
             self.process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
             if self.received:  # a signal that came before the process existed
@@ -77,11 +74,10 @@ class Segment:
 
 def check(command: list[str], log: Path) -> None:
     """Run an export or scoring step; stop the driver with the log's name on failure."""
-    with log.open("a") as handle:
-        # Its own session: a Ctrl-C at the terminal must not cut the export the driver still owes.
-        result = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
-    if result.returncode != 0:
-        raise SystemExit(f"long_run: {' '.join(command[2:])} failed (exit {result.returncode}); see {log}")
+    try:
+        run_logged(command, log)
+    except CommandFailed as error:
+        raise SystemExit(f"long_run: {error}") from None
 
 
 def checkpoint_meta(checkpoint: Path) -> dict:

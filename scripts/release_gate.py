@@ -23,12 +23,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from long_run import atomlm
+from logged_command import CommandFailed, atomlm, run_logged, shown
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPAT_FILE: Path | None = None  # None: the compat set the package ships (no --data-path)
@@ -104,12 +103,10 @@ def _shown(path: Path) -> str:
 
 
 def _run(command: list[str], log: Path) -> None:
-    with log.open("a") as handle:
-        handle.write(f"$ {' '.join(command)}\n")
-        handle.flush()
-        result = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT)
-    if result.returncode != 0:
-        raise GateError(f"{' '.join(command[2:])} failed (exit {result.returncode}); see {log}", 3)
+    try:
+        run_logged(command, log, cwd=ROOT)
+    except CommandFailed as error:
+        raise GateError(str(error), 3) from None
 
 
 def _weights(model: Path) -> Path:
@@ -142,7 +139,7 @@ def _evaluate(model: Path, evaluation: Evaluation, data: Path | None, key: str, 
     if not output.is_file():
         output.parent.mkdir(parents=True, exist_ok=True)
         _run(command, log)
-    return json.loads(output.read_text()), " ".join(["atomlm", *command[3:]])
+    return json.loads(output.read_text()), shown(command)
 
 
 def compare(results: dict, candidate: str, baseline: str) -> tuple[bool, list[str]]:

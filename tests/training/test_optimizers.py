@@ -90,6 +90,15 @@ def test_an_fp32_run_orthogonalises_in_float32_and_restores_the_bf16_iteration(m
     assert _muon._zeropower_via_newtonschulz is torchs_iteration  # put back after the step
 
 
+def test_an_fp32_run_falls_back_to_torchs_muon_where_the_iteration_it_replaces_is_gone(monkeypatch):
+    from torch.optim import _muon
+
+    monkeypatch.delattr(_muon, "_zeropower_via_newtonschulz")
+    with pytest.warns(RuntimeWarning, match="orthogonalises in bfloat16"):
+        optimizer, _ = build_optimizer(tiny_model(), OptimSettings(optimizer="muon"), bf16_run=False)
+    assert type(optimizer.parts[0]) is torch.optim.Muon
+
+
 def test_one_schedule_drives_both_parts_and_state_round_trips():
     model = tiny_model()
     settings = OptimSettings(optimizer="muon", max_steps=10, warmup_steps=2, lr=1e-2)

@@ -349,17 +349,19 @@ def _torchrun_worker_pid(torchrun_pid: int, rank: int) -> int:
 @pytest.mark.slow
 def test_a_signal_to_one_torchrun_rank_stops_every_rank_after_the_same_step(tmp_path, make_config, start_atomlm,
                                                                             wait_for_train_step):
-    config = make_config(tmp_path / "ddp.json", optim={"max_steps": 40}, run={"checkpoint_every_steps": 0})
+    # Logged every 4 steps: the ranks agree on stopping there only, in the collective of that step.
+    config = make_config(tmp_path / "ddp.json", optim={"max_steps": 80},
+                         run={"checkpoint_every_steps": 0, "log_every": 4})
     run_dir = tmp_path / "run"
     process = start_atomlm(["train", "--config", str(config), "--out", str(run_dir), "--no-progress"],
                            tmp_path / "stderr.txt", torchrun_nproc=2)
-    wait_for_train_step(run_dir, 3, process)
+    wait_for_train_step(run_dir, 4, process)
     os.kill(_torchrun_worker_pid(process.pid, rank=1), signal.SIGINT)  # rank 0 never sees a signal
     process.wait(timeout=120)
     stderr = (tmp_path / "stderr.txt").read_text()
-    steps = len(train_losses(run_dir))
+    steps = [r["step"] for r in read_metrics(run_dir / "metrics.jsonl") if r["kind"] == "train"][-1]
     checkpoint = run_dir / "checkpoints" / f"step_{steps:06d}"
-    assert 3 <= steps < 40, stderr[-3000:]
+    assert 4 <= steps < 80 and steps % 4 == 0, stderr[-3000:]
     assert f"atomlm train: interrupted by SIGINT after step {steps}; checkpoint {checkpoint}; continue" in stderr
     assert "exitcode  : 130" in stderr  # torchrun's report of the workers
     assert (run_dir / "checkpoints" / "latest").read_text().strip() == checkpoint.name

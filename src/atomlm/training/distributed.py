@@ -77,23 +77,15 @@ def all_reduce_sum(tensor: torch.Tensor, context: DistributedContext) -> torch.T
     return tensor
 
 
-def broadcast_flag(value: bool, context: DistributedContext) -> bool:
-    """Rank 0's decision, shared with every rank (e.g. time-based checkpointing)."""
+def max_over_ranks(values: tuple[int, ...], context: DistributedContext) -> tuple[int, ...]:
+    """Each of `values`' largest value over all processes, known to every process: one
+    collective for several decisions (e.g. whether any rank received a stop signal, so all ranks
+    stop after the same step)."""
     if not context.is_distributed:
-        return value
-    flag = torch.tensor([1 if value else 0], dtype=torch.int64, device=context.device)
-    dist.broadcast(flag, src=0)
-    return bool(flag.item())
-
-
-def max_over_ranks(value: int, context: DistributedContext) -> int:
-    """The largest `value` any process holds, known to every process (e.g. whether any rank
-    received a stop signal, so all ranks stop after the same step)."""
-    if not context.is_distributed:
-        return value
-    tensor = torch.tensor([value], dtype=torch.int64, device=context.device)
+        return tuple(values)
+    tensor = torch.tensor(values, dtype=torch.int64, device=context.device)
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-    return int(tensor.item())
+    return tuple(int(value) for value in tensor.tolist())
 
 
 def wrap_model(model: torch.nn.Module, context: DistributedContext) -> torch.nn.Module:

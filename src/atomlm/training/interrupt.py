@@ -1,8 +1,8 @@
 """Stopping a run cleanly on SIGINT (Ctrl-C) or SIGTERM (a scheduler's or torchrun's stop).
 
-The handlers only note the signal. At the end of every step the loop asks whether any process
-got one (`distributed.max_over_ranks`, so under torchrun every rank stops after the same step),
-saves a checkpoint and raises `TrainingInterrupted`; `atomlm train` prints where the checkpoint
+The handlers only note the signal. At every step that reads the losses (every `run.log_every`
+and each evaluation) the loop asks whether any process got one (`distributed.max_over_ranks`, so
+under torchrun every rank stops after the same step), saves a checkpoint and raises `TrainingInterrupted`; `atomlm train` prints where the checkpoint
 is and exits 128 + the signal number (130 for SIGINT, 143 for SIGTERM).
 
 Further signals are ignored rather than escalated: on Ctrl-C torchrun forwards the SIGINT its

@@ -17,7 +17,9 @@ runs this one: batches go to CUDA from pinned memory without blocking, the paddi
 supervised-token count are taken on the loader's CPU tensors, and the loss stays on the device
 until `check_losses` reads it, every `run.log_every` steps and before each evaluation and
 checkpoint. A NaN/inf loss is therefore reported up to `log_every` steps after it happened (the
-message names both steps), but never checkpointed as good.
+message names both steps), but never checkpointed as good. The stop signals, `--stop-after-minutes`
+and `run.checkpoint_every_minutes` are acted on at those same steps (and under torchrun agreed on
+there, in one collective), so they too wait up to `log_every` steps.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
         distributed.shutdown(context)
 
 
-# What `fit` passes through `max_over_ranks` when its time budget is spent: below the numbers of
+# What `_shared_decisions` passes through `max_over_ranks` when its time budget is spent: below the numbers of
 # the stop signals (SIGINT 2, SIGTERM 15), so a signal on any rank wins, and above 0 (nothing).
 TIME_UP = 1
 
@@ -281,7 +283,12 @@ class Trainer:
                 window_tokens += config.tokens_per_step()
                 logging = state.step % config.run.log_every == 0 or state.step == total
                 evaluating = every > 0 and (state.step % every == 0 or state.step == total)
-                checkpointing = self._checkpoint_due(last_checkpoint_time)
+                # Whether to checkpoint by time or stop is decided where the losses are read anyway:
+                # under torchrun that decision is a collective, which waits for the device.
+                due_by_time, stop_signal = (self._shared_decisions(last_checkpoint_time, stop.received,
+                                                                   stop_after_minutes)
+                                            if logging or evaluating else (False, 0))
+                checkpointing = due_by_time or self._checkpoint_due_by_steps()
                 if logging or evaluating or checkpointing:
                     self.check_losses()
                 if logging:
@@ -298,9 +305,6 @@ class Trainer:
                     checkpoint = self.save_checkpoint()
                     last_checkpoint_time = time.time()
                 window_started += time.perf_counter() - paused  # evaluating and saving are not training
-                out_of_time = stop_after_minutes is not None and time.time() - self.started >= 60 * stop_after_minutes
-                # One collective for both reasons to stop: a signal number, or TIME_UP (below any signal).
-                stop_signal = distributed.max_over_ranks(stop.received or (TIME_UP if out_of_time else 0), self.context)
                 if stop_signal == TIME_UP and state.step < total:
                     self.recorder.log(f"--stop-after-minutes {stop_after_minutes:g} reached: stopping after step "
                                       f"{state.step} of {total}; continue with --resume")
@@ -407,16 +411,28 @@ class Trainer:
             self.recorder.log(" | ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in entry.items()))
         distributed.barrier(self.context)
 
-    def _checkpoint_due(self, last_checkpoint_time: float) -> bool:
-        """After the last step, every `checkpoint_every_steps`, or once `checkpoint_every_minutes`
-        have passed on rank 0's clock (every rank takes rank 0's answer, so all save together)."""
-        run, step = self.config.run, self.state.step
-        due_by_time = run.checkpoint_every_minutes > 0 and (
-            time.time() - last_checkpoint_time >= 60 * run.checkpoint_every_minutes
+    def _shared_decisions(self, last_checkpoint_time: float, signal_received: int,
+                          stop_after_minutes: float | None) -> tuple[bool, int]:
+        """`(checkpoint due by time, stop)`, the same on every rank, from one collective.
+
+        A checkpoint is due once `checkpoint_every_minutes` have passed on rank 0's clock (the
+        other ranks take its answer, so all save together). The stop is the largest signal number
+        any rank received, else TIME_UP once `stop_after_minutes` have passed on any rank, else 0."""
+        run = self.config.run
+        now = time.time()
+        due_by_time = (self.context.is_main and run.checkpoint_every_minutes > 0
+                       and now - last_checkpoint_time >= 60 * run.checkpoint_every_minutes)
+        out_of_time = stop_after_minutes is not None and now - self.started >= 60 * stop_after_minutes
+        due, stop_signal = distributed.max_over_ranks(
+            (int(due_by_time), signal_received or (TIME_UP if out_of_time else 0)), self.context
         )
-        due_by_time = distributed.broadcast_flag(due_by_time, self.context)  # a collective: every step, every rank
-        due_by_steps = run.checkpoint_every_steps > 0 and step % run.checkpoint_every_steps == 0
-        return step == self.config.optim.max_steps or due_by_time or due_by_steps
+        return bool(due), stop_signal
+
+    def _checkpoint_due_by_steps(self) -> bool:
+        """After the last step, and every `checkpoint_every_steps`."""
+        run, step = self.config.run, self.state.step
+        return step == self.config.optim.max_steps or (run.checkpoint_every_steps > 0
+                                                       and step % run.checkpoint_every_steps == 0)
 
     def save_checkpoint(self) -> Path | None:
         """Checkpoint the state after `state.step` (rank 0 writes it); its directory on rank 0.

@@ -11,6 +11,8 @@ sets it in the part).
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from atomlm.training.config import MUON_MATRICES
@@ -27,7 +29,7 @@ def build_optimizer(model: torch.nn.Module, settings,
                   and any(module in f".{name}" for module in modules)]
         hidden_ids = {id(p) for p in hidden}
         rest = [p for p in model.parameters() if p.requires_grad and id(p) not in hidden_ids]
-        muon_class = torch.optim.Muon if bf16_run else Float32Muon
+        muon_class = torch.optim.Muon if bf16_run else Float32Muon.for_this_torch()
         muon = muon_class(hidden, lr=settings.lr, weight_decay=settings.weight_decay,
                           momentum=settings.muon_momentum, adjust_lr_fn="match_rms_adamw")
         adamw, fused = _adamw(rest, settings)
@@ -46,6 +48,19 @@ class Float32Muon(torch.optim.Muon):
     torch runs those iterations in bfloat16 whatever the weights are; a CPU without native bf16
     (AVX2 only) emulates it, which more than halved the cpu-6h training throughput there (1.45k vs
     the fp32 model step's 3.4k tokens/s). Same update otherwise: only the iteration's dtype differs."""
+
+    @staticmethod
+    def for_this_torch() -> type[torch.optim.Muon]:
+        """`Float32Muon`, or `torch.optim.Muon` with a warning where this torch no longer has the
+        private iteration it replaces (`torch.optim._muon._zeropower_via_newtonschulz`, torch 2.9-2.13):
+        the run then orthogonalises in bfloat16, slower on a CPU without native bf16 but correct."""
+        from torch.optim import _muon
+
+        if callable(getattr(_muon, "_zeropower_via_newtonschulz", None)):
+            return Float32Muon
+        warnings.warn(f"torch {torch.__version__} has no torch.optim._muon._zeropower_via_newtonschulz: "
+                      "Muon orthogonalises in bfloat16 in this fp32 run", RuntimeWarning, stacklevel=2)
+        return torch.optim.Muon
 
     @torch.no_grad()
     def step(self, closure=None):
