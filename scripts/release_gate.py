@@ -10,9 +10,11 @@ The evaluations, each one `atomlm` command (printed under the table):
     second   a second compat-format file (seed 2027), which no model was tuned on
     wide     wider operands (seed 2028; + and - 1-4 digits, * and / 1-3, |answer| <= 999,999):
              choice acc and greedy exact match
+    one-digit  the compat set's operands with three one-digit changes of the answer as the wrong
+             endings (seed 2029): choice acc, which needs every digit right
 
 The candidate passes when it is ahead of the baseline on the compat set's acc, its hard rows and
-greedy exact match, and not behind on either held-out file (second, wide). Exit status: 0 passes,
+greedy exact match, and not behind on any held-out file (second, wide, one-digit). Exit status: 0 passes,
 1 does not, 2 bad input (a folder without weights), 3 an evaluation failed (its log is named).
 Results are kept in --work under the sha256 of the weights and of the data file, so a second
 call scores only what changed (a new export at the same path is scored again).
@@ -36,6 +38,7 @@ V1_ROWS = ROOT / "results" / "arithmark_v1_rows.jsonl"
 HELD_OUT = {
     "second": ("--seed", "2027"),
     "wide": ("--seed", "2028", "--add-digits", "1-4", "--mul-digits", "1-3", "--max-answer", "999999"),
+    "one-digit": ("--seed", "2029", "--distractors", "one-digit"),
 }
 HELD_OUT_SIZE: tuple[str, ...] = ()  # `atomlm data arithmark` row counts; () is its default 2,500 rows
 
@@ -57,7 +60,8 @@ class Evaluation:
 
 EVALUATIONS = (Evaluation("compat", "arithmark", None), Evaluation("exact", "exact-match", None),
                Evaluation("v1", "arithmark", "v1"), Evaluation("second", "arithmark", "second"),
-               Evaluation("wide", "arithmark", "wide"), Evaluation("wide-exact", "exact-match", "wide"))
+               Evaluation("wide", "arithmark", "wide"), Evaluation("wide-exact", "exact-match", "wide"),
+               Evaluation("one-digit", "arithmark", "one-digit"))
 
 
 def _difficulty(result: dict, level: str) -> float | None:
@@ -90,6 +94,8 @@ METRICS = (
     ("wide operands (seed 2028) acc", "wide", _headline, "not behind"),
     ("wide operands hard", "wide", lambda r: _difficulty(r, "hard"), None),
     ("wide operands exact match", "wide-exact", _headline, None),
+    ("one-digit distractors (seed 2029) acc", "one-digit", _headline, "not behind"),
+    ("one-digit distractors hard", "one-digit", lambda r: _difficulty(r, "hard"), None),
 )
 
 

@@ -39,9 +39,10 @@ def test_a_real_gate_on_the_shipped_model_reuses_results_and_rescores_changed_da
     # every row the same number on both sides (the slice has no truncation distractor: n/a)
     assert report.count("| +0.00 |") == len(release_gate.METRICS) - 1 and "| compat truncation rows | n/a |" in report
     assert "Verdict: FAIL" in report and "ahead: **no**" in report and "not behind: yes" in report
-    assert "--add-digits 1-4 --mul-digits 1-3 --max-answer 999999" in report  # the held-out file's command
+    assert "--add-digits 1-4 --mul-digits 1-3 --max-answer 999999" in report  # the held-out files' commands
+    assert "--seed 2029 --distractors one-digit" in report
     first = _commands_run(work)
-    # two files written, then each evaluation once: both sides have the same weights
+    # the held-out files written, then each evaluation once: both sides have the same weights
     assert len(first) == len(release_gate.HELD_OUT) + len(release_gate.EVALUATIONS)
     assert len(list((work / "results").glob("*.json"))) == len(release_gate.EVALUATIONS)
 
@@ -75,11 +76,12 @@ def test_verdict_needs_ahead_on_the_compat_set_and_not_behind_on_held_out_files(
         return release_gate.compare(_results(release_gate, **overrides), "candidate", "baseline")[0]
 
     assert passes()
-    assert passes(second=90.0, wide=90.0, v1=80.0, wide_exact=50.0)  # level on held-out files, v1 only shown
+    assert passes(second=90.0, wide=90.0, one_digit=90.0, v1=80.0, wide_exact=50.0)  # level on held-out files
     assert not passes(compat=90.0)  # level is not ahead
     assert not passes(exact=89.9)
     assert not passes(wide=89.9)
     assert not passes(second=89.9)
+    assert not passes(one_digit=89.9)
 
 
 def test_a_folder_without_weights_is_refused_in_one_line(release_gate, tmp_path, capsys):

@@ -128,3 +128,30 @@ def test_cli_writes_other_ranges_and_refuses_bad_ones(atomlm, tmp_path):
     assert atomlm.error("data", "arithmark", "--out", out, "--add-digits", "3-1").startswith("--add-digits: expected")
     assert atomlm.error("data", "arithmark", "--out", out, "--mul-digits", "5").startswith("--mul-digits: expected")
     assert not out.exists() or load_arithmark_rows(out) == rows  # a refused command leaves no file behind
+
+
+def test_one_digit_distractors_each_change_one_digit_of_the_answer():
+    rows = generate_arithmark(7, 400, 200, 100, distractors="one-digit")
+    changed_positions = collections.Counter()
+    for row in rows:
+        answer = row["metadata"]["answer"]
+        assert row["endings"][int(row["label"])] == f" {answer}"
+        wrong = [int(ending) for i, ending in enumerate(row["endings"]) if i != int(row["label"])]
+        assert len(set(wrong)) == 3 and answer not in wrong, row
+        for value in wrong:
+            assert (value < 0) == (answer < 0) and len(str(abs(value))) == len(str(abs(answer))), row
+            differing = [i for i, (a, b) in enumerate(zip(str(abs(value)), str(abs(answer)))) if a != b]
+            assert len(differing) == 1, row
+            changed_positions[len(str(abs(answer))) - 1 - differing[0]] += 1  # 0: the ones digit
+    assert set(changed_positions) >= {0, 1, 2, 3}  # every place is changed somewhere, the ones digit too
+    assert len({row["ctx"] for row in rows}) > 600  # the problems are drawn as before
+
+
+def test_cli_writes_one_digit_distractors_and_refuses_an_unknown_kind(atomlm, tmp_path):
+    out = tmp_path / "one-digit.jsonl"
+    result = atomlm.run("data", "arithmark", "--out", out, "--n-easy", "20", "--n-medium", "0", "--n-hard", "0",
+                        "--distractors", "one-digit")
+    assert result.returncode == 0 and "one-digit distractors" in result.stdout, result.stderr
+    assert len(load_arithmark_rows(out)) == 20
+    assert atomlm.error("data", "arithmark", "--out", tmp_path / "x.jsonl", "--distractors", "near").startswith(
+        "distractors must be one of mixed, one-digit")

@@ -189,10 +189,38 @@ def _distractors(rng, tree, answer, max_abs_answer):
     return chosen
 
 
+def _one_digit_changes(rng, answer):
+    """Three distinct wrong integers that each differ from `answer` in one digit (distinct
+    positions while there are enough; the sign kept, never a leading zero): a row that only
+    a model with every digit right can score."""
+    digits, sign = str(abs(answer)), -1 if answer < 0 else 1
+    positions = list(range(len(digits)))
+    rng.shuffle(positions)
+    chosen = []
+    while len(chosen) < 3:  # a 1-digit answer has 9 changes, longer ones more: this ends
+        for i in positions:
+            if len(chosen) == 3:
+                break
+            leading = i == 0 and len(digits) > 1
+            replacement = rng.choice([d for d in "0123456789" if d != digits[i] and not (leading and d == "0")])
+            value = sign * int(digits[:i] + replacement + digits[i + 1:])
+            if value not in chosen and (value < 0) == (answer < 0):  # -2 -> -0 would drop the sign
+                chosen.append(value)
+    return chosen
+
+
+# --distractors: the shipped file's mix (precedence errors, digit slips, near misses), or
+# one-digit changes only.
+DISTRACTOR_KINDS = ("mixed", "one-digit")
+
+
 def generate_arithmark(seed: int, n_easy: int = 1250, n_medium: int = 750, n_hard: int = 500,
-                       ranges: OperandRanges = SHIPPED_RANGES) -> list[dict]:
+                       ranges: OperandRanges = SHIPPED_RANGES, distractors: str = "mixed") -> list[dict]:
     """Rows in the ArithMark 2.0 schema: ctx, four endings with a leading space, label (str), ind,
-    metadata; numbers as `ranges` says (default: the shipped file's)."""
+    metadata; numbers as `ranges` says (default: the shipped file's), wrong endings of the kind
+    `distractors` names (`DISTRACTOR_KINDS`; default: the shipped file's mix)."""
+    if distractors not in DISTRACTOR_KINDS:
+        raise ValueError(f"distractors must be one of {', '.join(DISTRACTOR_KINDS)}, not {distractors!r}")
     rng = random.Random(f"arithmark-compat/{seed}")
     rows = []
     for difficulty, count in (("easy", n_easy), ("medium", n_medium), ("hard", n_hard)):
@@ -201,7 +229,8 @@ def generate_arithmark(seed: int, n_easy: int = 1250, n_medium: int = 750, n_har
         rng.shuffle(labels)
         for label in labels:
             tree, text, answer, operators = _make_problem(rng, difficulty, ranges)
-            wrong = _distractors(rng, tree, answer, ranges.max_abs_answer)
+            wrong = (_distractors(rng, tree, answer, ranges.max_abs_answer) if distractors == "mixed"
+                     else _one_digit_changes(rng, answer))
             options = wrong[:label] + [answer] + wrong[label:]
             rows.append({
                 "ind": len(rows),

@@ -172,13 +172,13 @@ def _write_arithmark(args) -> int:
     seed = SHIPPED_SEED if args.seed is None else args.seed
     try:  # digit counts out of range, or ranges whose problems (almost) never fit --max-answer
         ranges = OperandRanges(args.add_digits, args.mul_digits, args.max_answer)
-        rows = generate_arithmark(seed, args.n_easy, args.n_medium, args.n_hard, ranges)
+        rows = generate_arithmark(seed, args.n_easy, args.n_medium, args.n_hard, ranges, args.distractors)
     except ValueError as error:
         raise UserError(str(error)) from None
     path = write_jsonl(rows, args.out)
     print(f"wrote {len(rows)} ArithMark 2.0-compatible rows (seed {seed}; + and - operands of "
           f"{ranges.add_digits[0]}-{ranges.add_digits[1]} digits, * and / {ranges.mul_digits[0]}-"
-          f"{ranges.mul_digits[1]}, |answer| <= {ranges.max_abs_answer:,}) to {path}")
+          f"{ranges.mul_digits[1]}, |answer| <= {ranges.max_abs_answer:,}; {args.distractors} distractors) to {path}")
     return 0
 
 
@@ -219,6 +219,10 @@ def register_generator_commands(data_subparsers) -> None:
                              "(default 1-2, the shipped file's; at most 4)")
     parser.add_argument("--max-answer", type=positive_int, default=99_999, metavar="N",
                         help="largest |answer| (default 99999, the shipped file's); problems beyond it are drawn again")
+    # Checked by the generator (its DISTRACTOR_KINDS), which the parser does not import: it imports torch.
+    parser.add_argument("--distractors", default="mixed", metavar="KIND",
+                        help="the wrong endings: the shipped file's mix of precedence errors, digit slips and near "
+                             "misses (mixed, the default), or three one-digit changes of the answer (one-digit)")
     parser.set_defaults(handler=_write_arithmark)
 
     parser = data_subparsers.add_parser("arithmark-v1", help="generate ArithMark v1-style rows (signed operands, decimals)")
