@@ -2,8 +2,9 @@
 
 The handlers only note the signal. At every step that reads the losses (every `run.log_every`
 and each evaluation) the loop asks whether any process got one (`distributed.max_over_ranks`, so
-under torchrun every rank stops after the same step), saves a checkpoint and raises `TrainingInterrupted`; `atomlm train` prints where the checkpoint
-is and exits 128 + the signal number (130 for SIGINT, 143 for SIGTERM).
+under torchrun every rank stops after the same step), saves a checkpoint and raises
+`TrainingInterrupted`; `atomlm train` prints where the checkpoint is and exits 128 + the signal
+number (130 for SIGINT, 143 for SIGTERM).
 
 Further signals are ignored rather than escalated: on Ctrl-C torchrun forwards the SIGINT its
 workers already received from the terminal, and a checkpoint being written must finish.

@@ -86,8 +86,9 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
         distributed.shutdown(context)
 
 
-# What `_shared_decisions` passes through `max_over_ranks` when its time budget is spent: below the numbers of
-# the stop signals (SIGINT 2, SIGTERM 15), so a signal on any rank wins, and above 0 (nothing).
+# What `_shared_decisions` passes through `max_over_ranks` when the time budget is spent: below
+# the numbers of the stop signals (SIGINT 2, SIGTERM 15), so a signal on any rank wins, and above
+# 0 (nothing).
 TIME_UP = 1
 
 
