@@ -124,13 +124,18 @@ def _weights(model: Path) -> Path:
     return weights
 
 
+def _held_out_command(name: str, work: Path) -> list[str]:
+    """The `atomlm data arithmark` command that writes held-out file `name` into `work`."""
+    return atomlm("data", "arithmark", *HELD_OUT[name], *HELD_OUT_SIZE, "--out", _shown(work / f"{name}.jsonl"))
+
+
 def _data_files(work: Path, log: Path) -> dict[str | None, Path | None]:
     """Each evaluation's data file by `Evaluation.data` key; the held-out files are written when missing."""
     files: dict[str | None, Path | None] = {None: COMPAT_FILE, "v1": V1_ROWS}
-    for name, arguments in HELD_OUT.items():
+    for name in HELD_OUT:
         path = work / f"{name}.jsonl"
         if not path.is_file():
-            _run(atomlm("data", "arithmark", *arguments, *HELD_OUT_SIZE, "--out", _shown(path)), log)
+            _run(_held_out_command(name, work), log)
         files[name] = path
     return files
 
@@ -185,9 +190,7 @@ def gate(candidate: Path, baseline: Path, work: Path) -> tuple[bool, str]:
                                                                 work, log)
             commands.append(command)
     passes, lines = compare(results, f"candidate `{_shown(candidate)}`", f"baseline `{_shown(baseline)}`")
-    data_commands = [" ".join(["atomlm", "data", "arithmark", *arguments, *HELD_OUT_SIZE, "--out",
-                               _shown(work / f"{name}.jsonl")])
-                     for name, arguments in HELD_OUT.items()]
+    data_commands = [shown(_held_out_command(name, work)) for name in HELD_OUT]
     report = "\n".join([*lines, "", f"Verdict: {'PASS' if passes else 'FAIL'}", "", "Commands:", "",
                         *(f"    {command}" for command in data_commands + commands), ""])
     return passes, report
